@@ -1,0 +1,265 @@
+//! The directive table httpd reads, and the handlers that store parsed
+//! values into our configuration structs. Each handler returns NULL or an
+//! error message; httpd then refuses to start, naming the file and line.
+
+use std::ffi::{CString, c_void};
+use std::os::raw::c_char;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use apache_sys as ap;
+
+use super::{AliasEntry, CompiledRegex, DirConfig, ServerConfig, script_alias, values};
+use crate::apache::c_str;
+use crate::module::server_config_mut;
+
+/// Turns a handler's outcome into what httpd expects: NULL, or a message
+/// in the command's pool.
+unsafe fn outcome(cmd: *mut ap::cmd_parms, result: Result<(), String>) -> *const c_char {
+    match result {
+        Ok(()) => std::ptr::null(),
+        Err(message) => {
+            let message = CString::new(message.replace('\0', "")).unwrap_or_default();
+            // SAFETY: cmd is the live cmd_parms httpd passed in.
+            unsafe { ap::apr_pstrdup((*cmd).pool, message.as_ptr()) }
+        }
+    }
+}
+
+/// Runs a handler body, turning a panic into a configuration error rather
+/// than unwinding into httpd.
+unsafe fn guarded(
+    cmd: *mut ap::cmd_parms,
+    directive: &str,
+    body: impl FnOnce() -> Result<(), String>,
+) -> *const c_char {
+    let result = catch_unwind(AssertUnwindSafe(body))
+        .unwrap_or_else(|_| Err(format!("{directive}: internal error in mod_wsgi")));
+    // SAFETY: cmd is live for the duration of the handler.
+    unsafe { outcome(cmd, result) }
+}
+
+/// httpd's own check that a directive is used at server level only.
+unsafe fn global_only(cmd: *mut ap::cmd_parms) -> Result<(), String> {
+    // SAFETY: cmd is live.
+    let error = unsafe { ap::ap_check_cmd_context(cmd, ap::GLOBAL_ONLY as _) };
+    if error.is_null() {
+        Ok(())
+    } else {
+        // SAFETY: httpd returns a NUL-terminated message.
+        Err(unsafe { c_str(error) }.into_owned())
+    }
+}
+
+/// Our configuration for the server the directive appears in.
+unsafe fn server_config<'a>(cmd: *mut ap::cmd_parms) -> &'a mut ServerConfig {
+    // SAFETY: cmd->server is live and has our config attached by httpd.
+    unsafe { server_config_mut((*cmd).server) }
+}
+
+unsafe fn dir_config<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
+    // SAFETY: httpd passes the DirConfig our create_dir_config made.
+    unsafe { &mut *mconfig.cast::<DirConfig>() }
+}
+
+unsafe extern "C" fn script_alias_directive(
+    cmd: *mut ap::cmd_parms,
+    _mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd passes live arguments; cmd_data marks the Match form.
+    unsafe {
+        let is_match = !(*cmd).info.is_null();
+        let directive = if is_match {
+            "WSGIScriptAliasMatch"
+        } else {
+            "WSGIScriptAlias"
+        };
+        guarded(cmd, directive, || {
+            let alias = script_alias::parse(directive, &c_str(args))?;
+            let regex = if is_match {
+                let pattern = CString::new(alias.url.as_str())
+                    .map_err(|_| format!("{directive}: pattern contains a NUL byte"))?;
+                let compiled =
+                    ap::ap_pregcomp((*cmd).pool, pattern.as_ptr(), ap::AP_REG_EXTENDED as _);
+                if compiled.is_null() {
+                    return Err(format!(
+                        "{directive}: regular expression '{}' could not be compiled",
+                        alias.url
+                    ));
+                }
+                Some(CompiledRegex(compiled))
+            } else {
+                None
+            };
+            server_config(cmd).aliases.push(AliasEntry { alias, regex });
+            Ok(())
+        })
+    }
+}
+
+macro_rules! take1_handler {
+    ($fn_name:ident, $directive:literal, |$cmd:ident, $mconfig:ident, $value:ident| $body:expr) => {
+        unsafe extern "C" fn $fn_name(
+            $cmd: *mut ap::cmd_parms,
+            $mconfig: *mut c_void,
+            arg: *const c_char,
+        ) -> *const c_char {
+            // SAFETY: httpd passes a live cmd_parms, our config and a
+            // NUL-terminated argument.
+            unsafe {
+                let $value = c_str(arg).into_owned();
+                guarded($cmd, $directive, || $body)
+            }
+        }
+    };
+}
+
+take1_handler!(
+    python_optimize,
+    "WSGIPythonOptimize",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        server_config(cmd).python_optimize =
+            Some(values::optimize_level("WSGIPythonOptimize", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(python_home, "WSGIPythonHome", |cmd, _mconfig, value| {
+    global_only(cmd)?;
+    server_config(cmd).python_home = Some(values::python_home("WSGIPythonHome", &value)?);
+    Ok(())
+});
+
+take1_handler!(python_path, "WSGIPythonPath", |cmd, _mconfig, value| {
+    global_only(cmd)?;
+    server_config(cmd).python_path = Some(values::python_path("WSGIPythonPath", &value)?);
+    Ok(())
+});
+
+take1_handler!(
+    callable_object,
+    "WSGICallableObject",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).callable_object =
+            Some(values::callable_object("WSGICallableObject", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(
+    pass_authorization,
+    "WSGIPassAuthorization",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).pass_authorization =
+            Some(values::on_off("WSGIPassAuthorization", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(
+    chunked_request,
+    "WSGIChunkedRequest",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).chunked_request = Some(values::on_off("WSGIChunkedRequest", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(
+    map_head_to_get,
+    "WSGIMapHEADToGET",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).map_head_to_get =
+            Some(values::map_head_to_get("WSGIMapHEADToGET", &value)?);
+        Ok(())
+    }
+);
+
+/// The table handed to httpd in the module structure.
+#[repr(transparent)]
+pub struct CommandTable(pub [ap::command_rec; 10]);
+
+// SAFETY: the table is immutable and only holds pointers to 'static data
+// and functions.
+unsafe impl Sync for CommandTable {}
+
+const fn raw_args(
+    name: &'static std::ffi::CStr,
+    func: unsafe extern "C" fn(*mut ap::cmd_parms, *mut c_void, *const c_char) -> *const c_char,
+    info: *mut c_void,
+    context: u32,
+    help: &'static std::ffi::CStr,
+) -> ap::command_rec {
+    ap::command_rec {
+        name: name.as_ptr(),
+        func: ap::cmd_func {
+            raw_args: Some(func),
+        },
+        cmd_data: info,
+        req_override: context as i32,
+        args_how: ap::cmd_how_RAW_ARGS,
+        errmsg: help.as_ptr(),
+    }
+}
+
+const fn take1(
+    name: &'static std::ffi::CStr,
+    func: unsafe extern "C" fn(*mut ap::cmd_parms, *mut c_void, *const c_char) -> *const c_char,
+    context: u32,
+    help: &'static std::ffi::CStr,
+) -> ap::command_rec {
+    ap::command_rec {
+        name: name.as_ptr(),
+        func: ap::cmd_func { take1: Some(func) },
+        cmd_data: std::ptr::null_mut(),
+        req_override: context as i32,
+        args_how: ap::cmd_how_TAKE1,
+        errmsg: help.as_ptr(),
+    }
+}
+
+/// Marks the Match form of the script alias handler (any non-null pointer).
+static MATCH_MARKER: u8 = 0;
+
+pub static COMMANDS: CommandTable = CommandTable([
+    raw_args(
+        c"WSGIScriptAlias",
+        script_alias_directive,
+        std::ptr::null_mut(),
+        ap::RSRC_CONF,
+        c"URL-path file-or-directory [process-group=...] [application-group=...] [callable-object=...] [pass-authorization=On|Off]",
+    ),
+    raw_args(
+        c"WSGIScriptAliasMatch",
+        script_alias_directive,
+        &MATCH_MARKER as *const u8 as *mut c_void,
+        ap::RSRC_CONF,
+        c"regex file-or-directory [process-group=...] [application-group=...] [callable-object=...] [pass-authorization=On|Off]",
+    ),
+    take1(c"WSGIPythonOptimize", python_optimize, ap::RSRC_CONF, c"0|1|2: Python optimisation level"),
+    take1(c"WSGIPythonHome", python_home, ap::RSRC_CONF, c"Python prefix or virtual environment directory"),
+    take1(c"WSGIPythonPath", python_path, ap::RSRC_CONF, c"directories to add to sys.path, separated by ':'"),
+    take1(
+        c"WSGICallableObject",
+        callable_object,
+        ap::OR_FILEINFO,
+        c"name of the WSGI application object in the script",
+    ),
+    take1(
+        c"WSGIPassAuthorization",
+        pass_authorization,
+        ap::OR_FILEINFO,
+        c"On|Off: pass the Authorization header to the application",
+    ),
+    take1(c"WSGIChunkedRequest", chunked_request, ap::OR_FILEINFO, c"On|Off: accept chunked request bodies"),
+    take1(c"WSGIMapHEADToGET", map_head_to_get, ap::OR_FILEINFO, c"On|Off|Auto: present HEAD requests as GET"),
+    ap::command_rec {
+        name: std::ptr::null(),
+        func: ap::cmd_func { no_args: None },
+        cmd_data: std::ptr::null_mut(),
+        req_override: 0,
+        args_how: ap::cmd_how_RAW_ARGS,
+        errmsg: std::ptr::null(),
+    },
+]);

@@ -1,0 +1,218 @@
+//! Configuration: directive values parsed into typed structs, and how they
+//! combine (server → virtual host, and directory sections).
+//!
+//! Parsing is pure and unit-tested here; `directives` is the thin layer
+//! that httpd calls.
+
+pub mod directives;
+pub mod groups;
+pub mod script_alias;
+pub mod values;
+pub mod words;
+
+use std::path::PathBuf;
+
+pub use script_alias::ScriptAlias;
+pub use values::MapHeadToGet;
+
+/// A WSGIScriptAliasMatch regular expression compiled by httpd
+/// (`ap_pregcomp`), so its syntax is exactly httpd's; it lives in the
+/// configuration pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompiledRegex(pub *mut apache_sys::ap_regex_t);
+
+/// One script alias and, for WSGIScriptAliasMatch, its compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasEntry {
+    pub alias: ScriptAlias,
+    pub regex: Option<CompiledRegex>,
+}
+
+/// Per-server (main server or virtual host) configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Script aliases, the virtual host's own first, then inherited ones.
+    pub aliases: Vec<AliasEntry>,
+    /// WSGIPythonOptimize (main server only).
+    pub python_optimize: Option<u8>,
+    /// WSGIPythonHome (main server only).
+    pub python_home: Option<PathBuf>,
+    /// WSGIPythonPath (main server only).
+    pub python_path: Option<Vec<PathBuf>>,
+}
+
+impl ServerConfig {
+    /// A virtual host's configuration on top of the main server's.
+    pub fn merge(parent: &ServerConfig, child: &ServerConfig) -> ServerConfig {
+        let mut aliases = child.aliases.clone();
+        aliases.extend(parent.aliases.iter().cloned());
+        ServerConfig {
+            aliases,
+            python_optimize: child.python_optimize.or(parent.python_optimize),
+            python_home: child
+                .python_home
+                .clone()
+                .or_else(|| parent.python_home.clone()),
+            python_path: child
+                .python_path
+                .clone()
+                .or_else(|| parent.python_path.clone()),
+        }
+    }
+}
+
+/// Per-directory configuration; at server level these directives land in
+/// the server's default directory configuration, which every directory
+/// section of that server inherits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirConfig {
+    pub callable_object: Option<String>,
+    pub pass_authorization: Option<bool>,
+    pub chunked_request: Option<bool>,
+    pub map_head_to_get: Option<MapHeadToGet>,
+}
+
+impl DirConfig {
+    pub fn merge(parent: &DirConfig, child: &DirConfig) -> DirConfig {
+        DirConfig {
+            callable_object: child
+                .callable_object
+                .clone()
+                .or_else(|| parent.callable_object.clone()),
+            pass_authorization: child.pass_authorization.or(parent.pass_authorization),
+            chunked_request: child.chunked_request.or(parent.chunked_request),
+            map_head_to_get: child.map_head_to_get.or(parent.map_head_to_get),
+        }
+    }
+}
+
+/// The settings that apply to one request, after directory merging and
+/// the options of the WSGIScriptAlias that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestConfig {
+    pub process_group: String,
+    pub application_group: String,
+    pub callable_object: String,
+    pub pass_authorization: bool,
+    pub chunked_request: bool,
+    pub map_head_to_get: MapHeadToGet,
+}
+
+/// What a matching script alias says about the request, handed from the
+/// translate-name phase to the handler.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AliasOverrides {
+    pub process_group: Option<String>,
+    pub application_group: Option<String>,
+    pub callable_object: Option<String>,
+    pub pass_authorization: Option<bool>,
+}
+
+impl RequestConfig {
+    /// Resolves the unexpanded settings for a request; group names and the
+    /// callable name may still hold `%{...}` references (see `groups`).
+    pub fn resolve(dir: &DirConfig, alias: &AliasOverrides) -> RequestConfig {
+        RequestConfig {
+            process_group: alias.process_group.clone().unwrap_or_default(),
+            application_group: alias
+                .application_group
+                .clone()
+                .unwrap_or_else(|| groups::RESOURCE.to_string()),
+            callable_object: alias
+                .callable_object
+                .clone()
+                .or_else(|| dir.callable_object.clone())
+                .unwrap_or_else(|| "application".to_string()),
+            pass_authorization: alias
+                .pass_authorization
+                .or(dir.pass_authorization)
+                .unwrap_or(false),
+            chunked_request: dir.chunked_request.unwrap_or(false),
+            map_head_to_get: dir.map_head_to_get.unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alias(url: &str) -> AliasEntry {
+        AliasEntry {
+            alias: ScriptAlias {
+                url: url.into(),
+                target: "/t".into(),
+                ..ScriptAlias::default()
+            },
+            regex: None,
+        }
+    }
+
+    #[test]
+    fn vhost_aliases_come_before_inherited_ones() {
+        let parent = ServerConfig {
+            aliases: vec![alias("/main")],
+            python_optimize: Some(1),
+            ..ServerConfig::default()
+        };
+        let child = ServerConfig {
+            aliases: vec![alias("/vhost")],
+            ..ServerConfig::default()
+        };
+        let merged = ServerConfig::merge(&parent, &child);
+        let urls: Vec<_> = merged
+            .aliases
+            .iter()
+            .map(|a| a.alias.url.as_str())
+            .collect();
+        assert_eq!(urls, ["/vhost", "/main"]);
+        assert_eq!(merged.python_optimize, Some(1));
+    }
+
+    #[test]
+    fn directory_settings_inherit_unless_set() {
+        let parent = DirConfig {
+            callable_object: Some("app".into()),
+            chunked_request: Some(true),
+            ..DirConfig::default()
+        };
+        let child = DirConfig {
+            chunked_request: Some(false),
+            map_head_to_get: Some(MapHeadToGet::On),
+            ..DirConfig::default()
+        };
+        let merged = DirConfig::merge(&parent, &child);
+        assert_eq!(merged.callable_object.as_deref(), Some("app"));
+        assert_eq!(merged.chunked_request, Some(false));
+        assert_eq!(merged.map_head_to_get, Some(MapHeadToGet::On));
+    }
+
+    #[test]
+    fn request_defaults_are_mod_wsgis() {
+        let rc = RequestConfig::resolve(&DirConfig::default(), &AliasOverrides::default());
+        assert_eq!(rc.callable_object, "application");
+        assert_eq!(rc.process_group, "");
+        assert_eq!(rc.application_group, "%{RESOURCE}");
+        assert!(!rc.pass_authorization && !rc.chunked_request);
+        assert_eq!(rc.map_head_to_get, MapHeadToGet::Auto);
+    }
+
+    #[test]
+    fn alias_options_override_directory_settings() {
+        let dir = DirConfig {
+            callable_object: Some("dir_app".into()),
+            pass_authorization: Some(false),
+            ..DirConfig::default()
+        };
+        let overrides = AliasOverrides {
+            callable_object: Some("alias_app".into()),
+            pass_authorization: Some(true),
+            application_group: Some(String::new()),
+            ..AliasOverrides::default()
+        };
+        let rc = RequestConfig::resolve(&dir, &overrides);
+        assert_eq!(rc.callable_object, "alias_app");
+        assert!(rc.pass_authorization);
+        assert_eq!(rc.application_group, "");
+    }
+}

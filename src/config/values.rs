@@ -1,0 +1,160 @@
+//! Parsing single directive values. Every error names the directive, so
+//! that httpd's "Syntax error on line N of FILE" is followed by a message
+//! that says which setting is wrong and what would be right.
+
+use std::path::PathBuf;
+
+/// `On` or `Off`, case-insensitively, as httpd's own flags.
+pub fn on_off(directive: &str, value: &str) -> Result<bool, String> {
+    if value.eq_ignore_ascii_case("on") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("off") {
+        Ok(false)
+    } else {
+        Err(format!("{directive} must be On or Off, not '{value}'"))
+    }
+}
+
+/// The value of WSGIMapHEADToGET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MapHeadToGet {
+    /// Never change the method.
+    Off,
+    /// Always present HEAD to the application as GET.
+    On,
+    /// Present HEAD as GET only when an output filter that needs the whole
+    /// body (mod_deflate, mod_cache, ...) is in the chain.
+    #[default]
+    Auto,
+}
+
+pub fn map_head_to_get(directive: &str, value: &str) -> Result<MapHeadToGet, String> {
+    if value.eq_ignore_ascii_case("on") {
+        Ok(MapHeadToGet::On)
+    } else if value.eq_ignore_ascii_case("off") {
+        Ok(MapHeadToGet::Off)
+    } else if value.eq_ignore_ascii_case("auto") {
+        Ok(MapHeadToGet::Auto)
+    } else {
+        Err(format!(
+            "{directive} must be On, Off or Auto, not '{value}'"
+        ))
+    }
+}
+
+/// WSGIPythonOptimize: 0, 1 or 2.
+pub fn optimize_level(directive: &str, value: &str) -> Result<u8, String> {
+    match value.trim() {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        "2" => Ok(2),
+        _ => Err(format!("{directive} must be 0, 1 or 2, not '{value}'")),
+    }
+}
+
+/// WSGIPythonHome: `prefix` or `prefix:exec_prefix`, absolute paths.
+pub fn python_home(directive: &str, value: &str) -> Result<PathBuf, String> {
+    if value.is_empty() {
+        return Err(format!("{directive} needs a directory"));
+    }
+    for part in value.split(':') {
+        if !part.starts_with('/') {
+            return Err(format!(
+                "{directive} must be an absolute directory (or prefix:exec_prefix), not '{value}'"
+            ));
+        }
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// WSGIPythonPath and python-path=: `dir[:dir...]`, empty parts ignored.
+pub fn python_path(directive: &str, value: &str) -> Result<Vec<PathBuf>, String> {
+    let dirs: Vec<PathBuf> = value
+        .split(':')
+        .filter(|part| !part.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if dirs.is_empty() {
+        return Err(format!("{directive} needs at least one directory"));
+    }
+    Ok(dirs)
+}
+
+/// WSGICallableObject and callable-object=: a name, or `%{ENV:variable}`.
+pub fn callable_object(directive: &str, value: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err(format!(
+            "{directive} needs the name of the WSGI application object"
+        ));
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_case_insensitive_and_strict() {
+        assert_eq!(on_off("X", "On"), Ok(true));
+        assert_eq!(on_off("X", "oFF"), Ok(false));
+        let err = on_off("WSGIChunkedRequest", "yes").unwrap_err();
+        assert!(
+            err.contains("WSGIChunkedRequest") && err.contains("'yes'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn head_mapping_values() {
+        assert_eq!(map_head_to_get("X", "AUTO"), Ok(MapHeadToGet::Auto));
+        assert_eq!(map_head_to_get("X", "on"), Ok(MapHeadToGet::On));
+        assert_eq!(map_head_to_get("X", "Off"), Ok(MapHeadToGet::Off));
+        assert!(
+            map_head_to_get("WSGIMapHEADToGET", "1")
+                .unwrap_err()
+                .contains("WSGIMapHEADToGET")
+        );
+    }
+
+    #[test]
+    fn optimize_accepts_only_0_1_2() {
+        assert_eq!(optimize_level("X", "0"), Ok(0));
+        assert_eq!(optimize_level("X", "2"), Ok(2));
+        for bad in ["3", "-1", "one", "", "1.0"] {
+            let err = optimize_level("WSGIPythonOptimize", bad).unwrap_err();
+            assert!(err.starts_with("WSGIPythonOptimize"), "{err}");
+        }
+    }
+
+    #[test]
+    fn python_home_must_be_absolute() {
+        assert_eq!(
+            python_home("X", "/opt/venv"),
+            Ok(PathBuf::from("/opt/venv"))
+        );
+        assert!(python_home("X", "/usr:/usr/local").is_ok());
+        assert!(
+            python_home("WSGIPythonHome", "venv")
+                .unwrap_err()
+                .contains("WSGIPythonHome")
+        );
+        assert!(python_home("X", "/usr:lib").is_err());
+        assert!(python_home("X", "").is_err());
+    }
+
+    #[test]
+    fn python_path_splits_on_colons() {
+        assert_eq!(
+            python_path("X", "/a::/b:"),
+            Ok(vec![PathBuf::from("/a"), PathBuf::from("/b")])
+        );
+        assert!(python_path("X", ":").is_err());
+    }
+
+    #[test]
+    fn callable_object_must_not_be_empty() {
+        assert_eq!(callable_object("X", "app").as_deref(), Ok("app"));
+        assert!(callable_object("WSGICallableObject", "").is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! Apache's request as the adapter's backend: the body through the input
+//! filters, the response through the output filters, in bucket brigades.
+
+use std::os::fd::RawFd;
+
+use apache_sys as ap;
+
+use crate::apache::{log, pool, table};
+use crate::wsgi::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
+
+pub struct RequestBackend {
+    r: *mut ap::request_rec,
+    output: *mut ap::apr_bucket_brigade,
+    input: *mut ap::apr_bucket_brigade,
+    input_ended: bool,
+}
+
+impl RequestBackend {
+    /// # Safety
+    /// `r` must stay live for as long as the backend is used.
+    pub unsafe fn new(r: *mut ap::request_rec) -> RequestBackend {
+        RequestBackend {
+            r,
+            output: std::ptr::null_mut(),
+            input: std::ptr::null_mut(),
+            input_ended: false,
+        }
+    }
+
+    fn brigade(&self, slot: *mut ap::apr_bucket_brigade) -> *mut ap::apr_bucket_brigade {
+        if !slot.is_null() {
+            return slot;
+        }
+        // SAFETY: r, its pool and connection are live.
+        unsafe { ap::apr_brigade_create((*self.r).pool, (*(*self.r).connection).bucket_alloc) }
+    }
+
+    fn output_brigade(&mut self) -> *mut ap::apr_bucket_brigade {
+        self.output = self.brigade(self.output);
+        self.output
+    }
+
+    fn describe(status: ap::apr_status_t) -> String {
+        let mut buf = [0 as std::os::raw::c_char; 256];
+        // SAFETY: apr_strerror writes a NUL-terminated message into buf.
+        unsafe {
+            ap::apr_strerror(status, buf.as_mut_ptr(), buf.len());
+            crate::apache::c_str(buf.as_ptr()).into_owned()
+        }
+    }
+
+    /// Passes the output brigade down the filter chain and empties it.
+    fn pass_output(&mut self) -> Result<(), ClientGone> {
+        let bb = self.output_brigade();
+        // SAFETY: r and bb are live; the brigade is cleaned up after.
+        let status = unsafe {
+            let status = ap::ap_pass_brigade((*self.r).output_filters, bb);
+            ap::apr_brigade_cleanup(bb.cast());
+            status
+        };
+        // SAFETY: the connection is live.
+        let aborted = unsafe { ap::wsgi_shim_connection_aborted((*self.r).connection) } != 0;
+        if status != 0 {
+            Err(ClientGone(format!(
+                "failed to write response data: {}",
+                Self::describe(status)
+            )))
+        } else if aborted {
+            Err(ClientGone("client closed connection".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Backend for RequestBackend {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        if self.input_ended || buf.is_empty() {
+            return Ok(0);
+        }
+        self.input = self.brigade(self.input);
+        let bb = self.input;
+        loop {
+            // SAFETY: r and bb are live; a blocking read of at most buf.len().
+            let status = unsafe {
+                ap::ap_get_brigade(
+                    (*self.r).input_filters,
+                    bb,
+                    ap::ap_input_mode_t_AP_MODE_READBYTES,
+                    ap::apr_read_type_e_APR_BLOCK_READ,
+                    buf.len() as ap::apr_off_t,
+                )
+            };
+            if status != 0 {
+                // SAFETY: bb and the connection are live.
+                unsafe {
+                    ap::apr_brigade_cleanup(bb.cast());
+                    ap::wsgi_shim_connection_set_close((*self.r).connection);
+                }
+                // httpd's HTTP input filter reports timeouts and bad chunks
+                // as EAGAIN; say what it means.
+                let why = if status == ap::APR_EAGAIN as i32 {
+                    "connection was terminated".to_string()
+                } else {
+                    Self::describe(status)
+                };
+                return Err(ReadError(why));
+            }
+            // SAFETY: bb is live.
+            if unsafe { ap::wsgi_shim_brigade_has_eos(bb) } != 0 {
+                self.input_ended = true;
+            }
+            let mut len = buf.len() as ap::apr_size_t;
+            // SAFETY: flatten copies at most len bytes into buf.
+            let status = unsafe {
+                let status = ap::apr_brigade_flatten(bb, buf.as_mut_ptr().cast(), &mut len);
+                ap::apr_brigade_cleanup(bb.cast());
+                status
+            };
+            if status != 0 {
+                return Err(ReadError(Self::describe(status)));
+            }
+            if len > 0 || self.input_ended {
+                return Ok(len as usize);
+            }
+        }
+    }
+
+    fn set_head(&mut self, head: &ResponseHead) {
+        // SAFETY: r and its pool/tables are live; strings are copied into
+        // the request pool.
+        unsafe {
+            let r = self.r;
+            let pool = (*r).pool;
+            (*r).status = i32::from(head.status);
+            (*r).status_line = pool::strdup(pool, &head.status_line);
+            for (name, value) in &head.headers {
+                if name.eq_ignore_ascii_case(b"content-type") {
+                    ap::ap_set_content_type(r, pool::strdup(pool, value));
+                } else if name.eq_ignore_ascii_case(b"content-length") {
+                    let length = std::str::from_utf8(value.trim_ascii())
+                        .ok()
+                        .and_then(|v| v.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    ap::ap_set_content_length(r, length);
+                } else if name.eq_ignore_ascii_case(b"www-authenticate") {
+                    // Kept on error pages too, as mod_wsgi does.
+                    table::add((*r).err_headers_out, pool, name, value);
+                } else {
+                    table::add((*r).headers_out, pool, name, value);
+                }
+            }
+            // Reading the body after the response started must not inject
+            // a "100 Continue" into the response.
+            (*r).expecting_100 = 0;
+        }
+    }
+
+    fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        let bb = self.output_brigade();
+        // SAFETY: the transient bucket points at `data`, which outlives the
+        // pass below; filters that keep data copy transient buckets.
+        unsafe { ap::wsgi_shim_brigade_append_transient(bb, data.as_ptr().cast(), data.len(), 1) };
+        self.pass_output()
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone> {
+        let bb = self.output_brigade();
+        // SAFETY: wraps the application's descriptor without taking
+        // ownership (no cleanup is registered); the flush below makes the
+        // core filter write it out before we return.
+        unsafe {
+            let mut file: *mut ap::apr_file_t = std::ptr::null_mut();
+            let mut os_fd = fd;
+            ap::apr_os_file_put(&mut file, &mut os_fd, 0, (*self.r).pool);
+            ap::apr_brigade_insert_file(
+                bb,
+                file,
+                offset as ap::apr_off_t,
+                len as ap::apr_off_t,
+                (*self.r).pool,
+            );
+            ap::wsgi_shim_brigade_append_flush(bb);
+        }
+        self.pass_output()
+    }
+
+    fn cut_response(&mut self) {
+        let bb = self.output_brigade();
+        // SAFETY: an error bucket with 502 tells httpd's HTTP filters the
+        // response broke: no last chunk, and the connection is closed.
+        unsafe {
+            ap::wsgi_shim_brigade_append_broken(bb, ap::HTTP_BAD_GATEWAY as i32, (*self.r).pool);
+            ap::wsgi_shim_connection_set_close((*self.r).connection);
+        }
+        let _ = self.pass_output();
+    }
+}
+
+/// Logging in the context of the request.
+pub struct RequestLogger {
+    r: *mut ap::request_rec,
+}
+
+impl RequestLogger {
+    /// # Safety
+    /// `r` must stay live for as long as the logger is used.
+    pub unsafe fn new(r: *mut ap::request_rec) -> RequestLogger {
+        RequestLogger { r }
+    }
+}
+
+impl RequestLog for RequestLogger {
+    fn log(&self, level: Level, message: &str) {
+        log::request(self.r, level, message);
+    }
+}

@@ -1,0 +1,141 @@
+//! The translate-name hook: maps URLs under a WSGIScriptAlias to the script
+//! file (plus any trailing path, which httpd's directory walk turns into
+//! PATH_INFO) and marks the request for our handler.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use apache_sys as ap;
+
+use super::{HANDLER, notes};
+use crate::apache::{c_str, log, pool, table};
+use crate::config::script_alias::prefix_match;
+use crate::config::{AliasEntry, ScriptAlias};
+use crate::module::server_config_mut;
+use crate::wsgi::backend::Level;
+
+/// Up to this many `$N` groups are substituted (httpd's AP_MAX_REG_MATCH).
+const MAX_MATCHES: usize = 10;
+
+pub unsafe extern "C" fn translate_name(r: *mut ap::request_rec) -> c_int {
+    // SAFETY: httpd passes a live request.
+    match catch_unwind(AssertUnwindSafe(|| unsafe { translate(r) })) {
+        Ok(status) => status,
+        Err(_) => {
+            log::request(
+                r,
+                Level::Error,
+                &log::ours("internal error while mapping the URL"),
+            );
+            ap::HTTP_INTERNAL_SERVER_ERROR as c_int
+        }
+    }
+}
+
+/// Where an alias maps `uri`: the script path plus the rest of the URI.
+unsafe fn map(r: *mut ap::request_rec, entry: &AliasEntry, uri: &str) -> Option<String> {
+    let alias = &entry.alias;
+    match entry.regex {
+        Some(regex) => {
+            let c_uri = CString::new(uri).ok()?;
+            let mut matches = [ap::ap_regmatch_t { rm_so: 0, rm_eo: 0 }; MAX_MATCHES];
+            // SAFETY: regex was compiled by httpd; matches has MAX_MATCHES slots.
+            let found = unsafe {
+                ap::ap_regexec(
+                    regex.0,
+                    c_uri.as_ptr(),
+                    MAX_MATCHES,
+                    matches.as_mut_ptr(),
+                    0,
+                )
+            };
+            if found != 0 {
+                return None;
+            }
+            let target = CString::new(alias.target.as_str()).ok()?;
+            // SAFETY: r->pool is live; the inputs are NUL-terminated and
+            // `matches` holds the result of ap_regexec on c_uri.
+            let script = unsafe {
+                ap::ap_pregsub(
+                    (*r).pool,
+                    target.as_ptr(),
+                    c_uri.as_ptr(),
+                    MAX_MATCHES,
+                    matches.as_mut_ptr(),
+                )
+            };
+            if script.is_null() {
+                return None;
+            }
+            if matches[0].rm_eo <= 0 {
+                return None;
+            }
+            let matched = (matches[0].rm_eo as usize).min(uri.len());
+            // SAFETY: ap_pregsub returned a pool string.
+            Some(format!("{}{}", unsafe { c_str(script) }, &uri[matched..]))
+        }
+        None => {
+            let matched = prefix_match(uri, &alias.url)?;
+            if matched == 0 {
+                return None;
+            }
+            Some(if alias.url == "/" {
+                format!("{}{}", alias.target, uri)
+            } else {
+                format!("{}{}", alias.target, &uri[matched..])
+            })
+        }
+    }
+}
+
+unsafe fn mark(r: *mut ap::request_rec, alias: &ScriptAlias, filename: &str) {
+    // SAFETY: r and its pool/tables are live for the request.
+    unsafe {
+        let pool = (*r).pool;
+        (*r).filename = pool::strdup(pool, filename.as_bytes()).cast_mut();
+        (*r).handler = pool::strdup(pool, HANDLER.as_bytes());
+        let notes_table = (*r).notes;
+        table::set(
+            notes_table,
+            pool,
+            notes::FORCED_TYPE.as_bytes(),
+            HANDLER.as_bytes(),
+        );
+        let note = |key: &str, value: Option<&str>| {
+            if let Some(value) = value {
+                table::set(notes_table, pool, key.as_bytes(), value.as_bytes());
+            }
+        };
+        note(notes::PROCESS_GROUP, alias.process_group.as_deref());
+        note(notes::APPLICATION_GROUP, alias.application_group.as_deref());
+        note(notes::CALLABLE_OBJECT, alias.callable_object.as_deref());
+        note(
+            notes::PASS_AUTHORIZATION,
+            alias
+                .pass_authorization
+                .map(|on| if on { "1" } else { "0" }),
+        );
+    }
+}
+
+unsafe fn translate(r: *mut ap::request_rec) -> c_int {
+    // SAFETY: r is live; its server has our configuration.
+    unsafe {
+        let config = server_config_mut((*r).server);
+        if config.aliases.is_empty() {
+            return ap::DECLINED;
+        }
+        let uri = c_str((*r).uri).into_owned();
+        if !uri.is_empty() && !uri.starts_with('/') {
+            return ap::DECLINED;
+        }
+        for entry in &config.aliases {
+            if let Some(filename) = map(r, entry, &uri) {
+                mark(r, &entry.alias, &filename);
+                return ap::OK as c_int;
+            }
+        }
+        ap::DECLINED
+    }
+}

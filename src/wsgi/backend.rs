@@ -1,0 +1,61 @@
+//! What the WSGI adapter needs from the server side of a request. Embedded
+//! mode implements it on Apache's request; daemon mode on the socket to an
+//! Apache child. Every method may block and is called with the GIL
+//! released, so it must not touch Python.
+
+use std::os::fd::RawFd;
+
+/// Apache's log levels that the adapter uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+/// The response head as the application gave it, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The whole status line, e.g. `200 OK`.
+    pub status_line: Vec<u8>,
+    pub status: u16,
+    /// Header names and values as latin-1 bytes, in the application's order.
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The request body could not be read (client gone, timeout, bad chunk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError(pub String);
+
+/// The response could not be written: the client has gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGone(pub String);
+
+pub trait Backend {
+    /// Reads up to `buf.len()` bytes of the request body; 0 means the end.
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError>;
+
+    /// Sets the response head; it goes out with the first body bytes, or
+    /// when the request ends if the body is empty.
+    fn set_head(&mut self, head: &ResponseHead);
+
+    /// Sends body bytes (after the head, on the first call) and flushes them
+    /// to the client.
+    fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone>;
+
+    /// Sends `len` bytes of the regular file `fd` from `offset` without
+    /// passing them through Python. The file position of `fd` may change.
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone>;
+
+    /// Ends a response whose head was already sent in a way the client
+    /// sees as broken (no final chunk, connection closed).
+    fn cut_response(&mut self);
+}
+
+/// Writes lines to the error log in the context of one request. Kept apart
+/// from [`Backend`] because a log line may be written by one Python thread
+/// while another is blocked in a backend read or write.
+pub trait RequestLog {
+    fn log(&self, level: Level, message: &str);
+}

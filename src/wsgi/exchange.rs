@@ -1,0 +1,373 @@
+//! The Rust side of one request while the application runs: buffered
+//! reading of the body, and the response state that PEP 3333 rules apply to
+//! (head set by start_response, committed with the first body bytes,
+//! Content-Length never exceeded).
+//!
+//! Python objects (`wsgi.input`, `start_response`/`write`, `wsgi.errors`)
+//! reach the exchange through a raw pointer that is cleared when the
+//! request ends. Blocking calls release the GIL; while one is in progress
+//! the exchange is marked busy so that another Python thread cannot use the
+//! same request concurrently.
+
+use pyo3::Python;
+use python_embed::threads::without_gil;
+
+use super::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
+
+/// Size of each read from the server when buffering for `readline` and
+/// iteration.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How an output call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputError {
+    /// Body data before `start_response`.
+    NotStarted,
+    /// The client went away.
+    ClientGone(String),
+}
+
+/// How the end of a response went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishError {
+    /// The application never called `start_response`.
+    NotStarted,
+    /// Fewer bytes than the declared Content-Length, and nothing was sent
+    /// yet: can still become a 500.
+    ShortBeforeHead { declared: u64, produced: u64 },
+    /// Fewer bytes than the declared Content-Length after the head went
+    /// out: the response was cut.
+    ShortAfterHead { declared: u64, sent: u64 },
+}
+
+pub struct Exchange {
+    backend: *mut dyn Backend,
+    log: *const dyn RequestLog,
+    busy: bool,
+    /// The client asked with HEAD: the server drops the body, so a short
+    /// body is not an error.
+    head_request: bool,
+    input: InputBuffer,
+    head: Option<ResponseHead>,
+    content_length: Option<u64>,
+    committed: bool,
+    body_started: bool,
+    sent: u64,
+    produced: u64,
+    truncation_logged: bool,
+    client_gone: bool,
+}
+
+#[derive(Default)]
+struct InputBuffer {
+    data: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    failed: Option<String>,
+}
+
+impl InputBuffer {
+    fn available(&self) -> &[u8] {
+        &self.data[self.pos..]
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let out = self.data[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        if self.pos == self.data.len() {
+            self.data.clear();
+            self.pos = 0;
+        }
+        out
+    }
+}
+
+/// The exchange is being used by another thread.
+#[derive(Debug)]
+pub struct Busy;
+
+impl Exchange {
+    /// # Safety
+    /// `backend` and `log` must stay valid for as long as the exchange is.
+    pub unsafe fn new(
+        backend: *mut dyn Backend,
+        log: *const dyn RequestLog,
+        head_request: bool,
+    ) -> Exchange {
+        Exchange {
+            backend,
+            log,
+            busy: false,
+            head_request,
+            input: InputBuffer::default(),
+            head: None,
+            content_length: None,
+            committed: false,
+            body_started: false,
+            sent: 0,
+            produced: 0,
+            truncation_logged: false,
+            client_gone: false,
+        }
+    }
+
+    pub fn check_idle(&self) -> Result<(), Busy> {
+        if self.busy { Err(Busy) } else { Ok(()) }
+    }
+
+    pub fn log(&self, level: Level, message: &str) {
+        // SAFETY: guaranteed valid by the constructor's contract; logging
+        // only reads the request.
+        unsafe { &*self.log }.log(level, message)
+    }
+
+    fn backend(&mut self) -> &mut dyn Backend {
+        // SAFETY: valid per the constructor's contract; `&mut self` plus the
+        // busy flag make this the only user.
+        unsafe { &mut *self.backend }
+    }
+
+    /// Runs a blocking backend call with the GIL released.
+    fn blocking<R>(&mut self, py: Python<'_>, f: impl FnOnce(&mut dyn Backend) -> R) -> R {
+        self.busy = true;
+        let backend = self.backend;
+        // SAFETY: as in `backend()`; the busy flag keeps other threads out
+        // while the GIL is released.
+        let result = without_gil(py, || f(unsafe { &mut *backend }));
+        self.busy = false;
+        result
+    }
+
+    // ----- request body -----
+
+    fn fill(&mut self, py: Python<'_>, want: usize) -> Result<usize, ReadError> {
+        if self.input.eof {
+            return Ok(0);
+        }
+        if let Some(err) = &self.input.failed {
+            return Err(ReadError(format!("input is already in error state: {err}")));
+        }
+        let start = self.input.data.len();
+        self.input.data.resize(start + want, 0);
+        let mut data = std::mem::take(&mut self.input.data);
+        let result = self.blocking(py, |b| b.read_body(&mut data[start..]));
+        self.input.data = data;
+        match result {
+            Ok(n) => {
+                self.input.data.truncate(start + n);
+                if n == 0 {
+                    self.input.eof = true;
+                }
+                Ok(n)
+            }
+            Err(err) => {
+                self.input.data.truncate(start);
+                self.input.failed = Some(err.0.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// `read(size)`: up to `size` bytes, fewer only at the end of the body;
+    /// `None` reads everything that is left.
+    pub fn read(&mut self, py: Python<'_>, size: Option<usize>) -> Result<Vec<u8>, ReadError> {
+        let want = size.unwrap_or(usize::MAX);
+        let buffered = self.input.available().len().min(want);
+        let mut out = self.input.take(buffered);
+        while out.len() < want && !self.input.eof {
+            let chunk = (want - out.len()).min(READ_CHUNK.max(want.min(1 << 20)));
+            let n = self.fill(py, chunk)?;
+            let take = n.min(want - out.len());
+            out.extend_from_slice(&self.input.available()[..take]);
+            self.input.pos += take;
+            if self.input.pos == self.input.data.len() {
+                self.input.data.clear();
+                self.input.pos = 0;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `readline(size)`: up to and including the next newline, at most
+    /// `size` bytes.
+    pub fn readline(&mut self, py: Python<'_>, size: Option<usize>) -> Result<Vec<u8>, ReadError> {
+        let limit = size.unwrap_or(usize::MAX);
+        let mut scanned = 0;
+        loop {
+            let available = self.input.available();
+            let window = available.len().min(limit);
+            if let Some(i) = available[scanned..window].iter().position(|&c| c == b'\n') {
+                return Ok(self.input.take(scanned + i + 1));
+            }
+            if window == limit || self.input.eof {
+                return Ok(self.input.take(window));
+            }
+            scanned = window;
+            if self.fill(py, READ_CHUNK)? == 0 {
+                let n = self.input.available().len().min(limit);
+                return Ok(self.input.take(n));
+            }
+        }
+    }
+
+    // ----- response -----
+
+    /// Records the head from `start_response`. Before any body byte was
+    /// sent it may be replaced; afterwards the caller must not call this.
+    pub fn set_head(&mut self, head: ResponseHead, content_length: Option<u64>) {
+        self.head = Some(head);
+        self.content_length = content_length;
+    }
+
+    pub fn has_head(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// Whether body bytes (and so the head) reached the client.
+    pub fn head_sent(&self) -> bool {
+        self.body_started
+    }
+
+    pub fn client_gone(&self) -> bool {
+        self.client_gone
+    }
+
+    /// Whether the application has produced no body bytes yet.
+    pub fn nothing_written(&self) -> bool {
+        self.produced == 0
+    }
+
+    fn commit_head(&mut self) -> Result<(), OutputError> {
+        if !self.committed {
+            let head = self.head.take().ok_or(OutputError::NotStarted)?;
+            self.backend().set_head(&head);
+            self.head = Some(head);
+            self.committed = true;
+        }
+        Ok(())
+    }
+
+    /// The part of `data` that still fits the declared Content-Length.
+    fn within_content_length<'d>(&mut self, data: &'d [u8]) -> &'d [u8] {
+        self.produced += data.len() as u64;
+        let Some(declared) = self.content_length else {
+            return data;
+        };
+        let room = declared.saturating_sub(self.sent);
+        if (data.len() as u64) <= room {
+            return data;
+        }
+        if !self.truncation_logged {
+            self.truncation_logged = true;
+            self.log(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Response larger than its Content-Length of {declared} bytes; \
+                     the excess was not sent.",
+                    std::process::id()
+                ),
+            );
+        }
+        &data[..room as usize]
+    }
+
+    /// Sends body bytes, committing the head first.
+    pub fn write(&mut self, py: Python<'_>, data: &[u8]) -> Result<(), OutputError> {
+        if self.head.is_none() {
+            return Err(OutputError::NotStarted);
+        }
+        let data = self.within_content_length(data);
+        if data.is_empty() {
+            return Ok(());
+        }
+        if self.client_gone {
+            return Err(OutputError::ClientGone("client connection closed".into()));
+        }
+        self.commit_head()?;
+        match self.blocking(py, |b| b.send_body(data)) {
+            Ok(()) => {
+                self.sent += data.len() as u64;
+                self.body_started = true;
+                Ok(())
+            }
+            Err(ClientGone(why)) => {
+                self.client_gone = true;
+                Err(OutputError::ClientGone(why))
+            }
+        }
+    }
+
+    /// Sends `available` bytes of a regular file from `offset`, as the
+    /// whole body. Sets Content-Length when the application did not.
+    pub fn send_file(
+        &mut self,
+        py: Python<'_>,
+        fd: std::os::fd::RawFd,
+        offset: u64,
+        available: u64,
+    ) -> Result<(), OutputError> {
+        let head = self.head.as_mut().ok_or(OutputError::NotStarted)?;
+        let len = match self.content_length {
+            Some(declared) => declared.min(available),
+            None => {
+                head.headers.push((
+                    b"Content-Length".to_vec(),
+                    available.to_string().into_bytes(),
+                ));
+                self.content_length = Some(available);
+                available
+            }
+        };
+        self.produced += available;
+        self.commit_head()?;
+        if len == 0 {
+            return Ok(());
+        }
+        match self.blocking(py, |b| b.send_file(fd, offset, len)) {
+            Ok(()) => {
+                self.sent += len;
+                self.body_started = true;
+                Ok(())
+            }
+            Err(ClientGone(why)) => {
+                self.client_gone = true;
+                Err(OutputError::ClientGone(why))
+            }
+        }
+    }
+
+    /// Ends the response normally: commits a head not yet sent (an empty
+    /// body) and checks the body against a declared Content-Length.
+    pub fn finish(&mut self) -> Result<(), FinishError> {
+        if self.head.is_none() {
+            return Err(FinishError::NotStarted);
+        }
+        let status = self.head.as_ref().map_or(200, |h| h.status);
+        let bodyless = self.head_request || status < 200 || status == 204 || status == 304;
+        if let Some(declared) = self.content_length
+            && self.sent < declared
+            && !bodyless
+            && !self.client_gone
+        {
+            if !self.body_started {
+                return Err(FinishError::ShortBeforeHead {
+                    declared,
+                    produced: self.produced,
+                });
+            }
+            self.backend().cut_response();
+            return Err(FinishError::ShortAfterHead {
+                declared,
+                sent: self.sent,
+            });
+        }
+        self.commit_head().map_err(|_| FinishError::NotStarted)
+    }
+
+    /// Ends a response whose head was sent, after an application error.
+    pub fn cut(&mut self) {
+        if !self.client_gone {
+            self.backend().cut_response();
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! Log objects: `wsgi.errors` of each request, and `sys.stdout` /
+//! `sys.stderr` of the process. Text is collected until a newline and each
+//! complete line becomes one line in Apache's error log.
+
+use std::ffi::{CStr, c_void};
+use std::ptr;
+use std::sync::OnceLock;
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyType};
+use python_embed::objects::{
+    Arguments, StaticTable, callback, create_type, free_instance, method_noargs, method_varargs,
+    new_instance, slot,
+};
+use python_embed::threads::without_gil;
+use python_embed::{PyResultExt, Raised, RaisedResult};
+
+use super::backend::Level;
+use super::exchange::Exchange;
+use super::start_response::type_name;
+
+/// Where log lines go when not tied to a request.
+pub type ServerLog = fn(Level, &str);
+
+static SERVER_LOG: OnceLock<ServerLog> = OnceLock::new();
+
+/// Sets the process-wide log function (Apache's main server log).
+pub fn set_server_log(log: ServerLog) {
+    let _ = SERVER_LOG.set(log);
+}
+
+fn log_to_server(level: Level, line: &str) {
+    match SERVER_LOG.get() {
+        Some(log) => log(level, line),
+        None => eprintln!("{line}"),
+    }
+}
+
+/// Apache cuts error log messages at about 8 KiB; longer lines are split.
+const MAX_LINE: usize = 8000;
+
+#[repr(C)]
+pub struct LogObject {
+    base: ffi::PyObject,
+    /// The request this is `wsgi.errors` of; null for a process-wide log or
+    /// once the request has finished.
+    exchange: *mut Exchange,
+    name: &'static CStr,
+    pending: String,
+}
+
+pub fn create_log_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
+    create_type(
+        py,
+        c"mod_wsgi.Log",
+        std::mem::size_of::<LogObject>(),
+        ffi::Py_TPFLAGS_DEFAULT as _,
+        &[
+            slot(ffi::Py_tp_dealloc, log_dealloc as *mut c_void),
+            slot(ffi::Py_tp_methods, LOG_METHODS.as_ptr()),
+            slot(ffi::Py_tp_getset, LOG_GETSET.as_ptr()),
+        ],
+    )
+}
+
+/// A log object; `exchange` null makes it process-wide.
+pub fn new_log<'py>(
+    py: Python<'py>,
+    ty: &Bound<'py, PyType>,
+    exchange: *mut Exchange,
+    name: &'static CStr,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    new_instance::<LogObject>(py, ty, |obj| {
+        // SAFETY: obj is freshly allocated with LogObject's layout; the
+        // String field is written, not dropped, as it holds zeroes.
+        unsafe {
+            (*obj).exchange = exchange;
+            (*obj).name = name;
+            ptr::write(&raw mut (*obj).pending, String::new());
+        }
+    })
+}
+
+/// Writes out any partial line and detaches the log from its request, so
+/// later writes go to the server log.
+///
+/// # Safety
+/// `obj` must have been made by [`new_log`]; the caller holds the GIL.
+pub unsafe fn expire_log(py: Python<'_>, obj: &Bound<'_, PyAny>) {
+    // SAFETY: per the contract.
+    unsafe {
+        let log = obj.as_ptr().cast::<LogObject>();
+        flush_pending(py, log);
+        (*log).exchange = ptr::null_mut();
+    }
+}
+
+static LOG_METHODS: StaticTable<[ffi::PyMethodDef; 10]> = StaticTable([
+    method_varargs(c"write", log_write, c"write(text) -> None"),
+    method_varargs(c"writelines", log_writelines, c"writelines(lines) -> None"),
+    method_noargs(c"flush", log_flush, c"flush() -> None"),
+    method_noargs(
+        c"close",
+        log_flush,
+        c"close() -> None; flushes, the log stays usable",
+    ),
+    method_noargs(c"isatty", log_false, c"isatty() -> False"),
+    method_noargs(c"readable", log_false, c"readable() -> False"),
+    method_noargs(c"seekable", log_false, c"seekable() -> False"),
+    method_noargs(c"writable", log_true, c"writable() -> True"),
+    method_noargs(
+        c"fileno",
+        log_fileno,
+        c"fileno(): not supported, raises OSError",
+    ),
+    ffi::PyMethodDef::zeroed(),
+]);
+
+static LOG_GETSET: StaticTable<[ffi::PyGetSetDef; 5]> = StaticTable([
+    ffi::PyGetSetDef {
+        name: c"name".as_ptr(),
+        get: Some(log_get_name),
+        set: None,
+        doc: c"name of the stream".as_ptr(),
+        closure: ptr::null_mut(),
+    },
+    ffi::PyGetSetDef {
+        name: c"closed".as_ptr(),
+        get: Some(log_get_closed),
+        set: None,
+        doc: c"always False".as_ptr(),
+        closure: ptr::null_mut(),
+    },
+    ffi::PyGetSetDef {
+        name: c"encoding".as_ptr(),
+        get: Some(log_get_encoding),
+        set: None,
+        doc: c"utf-8".as_ptr(),
+        closure: ptr::null_mut(),
+    },
+    ffi::PyGetSetDef {
+        name: c"errors".as_ptr(),
+        get: Some(log_get_errors),
+        set: None,
+        doc: c"backslashreplace".as_ptr(),
+        closure: ptr::null_mut(),
+    },
+    ffi::PyGetSetDef {
+        name: ptr::null(),
+        get: None,
+        set: None,
+        doc: ptr::null(),
+        closure: ptr::null_mut(),
+    },
+]);
+
+unsafe extern "C" fn log_dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: called by CPython once with the GIL held; the pending text is
+    // written out, then the String is dropped before the memory is freed.
+    unsafe {
+        let py = Python::assume_attached();
+        let log = obj.cast::<LogObject>();
+        flush_pending(py, log);
+        ptr::drop_in_place(&raw mut (*log).pending);
+        free_instance(obj);
+    }
+}
+
+fn emit(py: Python<'_>, exchange: *mut Exchange, line: &str) {
+    if exchange.is_null() {
+        // Logging to the server never needs the request, so other threads
+        // may run meanwhile.
+        without_gil(py, || log_to_server(Level::Error, line));
+    } else {
+        // SAFETY: a non-null exchange is live; the GIL is held, which keeps
+        // the request from finishing while we log in its context.
+        unsafe { &*exchange }.log(Level::Error, line);
+    }
+}
+
+/// Logs every complete line of the pending text.
+///
+/// # Safety
+/// `log` points to a live LogObject; the caller holds the GIL.
+unsafe fn emit_lines(py: Python<'_>, log: *mut LogObject) {
+    // SAFETY: per the contract.
+    let (pending, exchange) = unsafe { (&mut (*log).pending, (*log).exchange) };
+    while let Some(newline) = pending.find('\n') {
+        let line: String = pending.drain(..=newline).collect();
+        emit_line(py, exchange, &line[..line.len() - 1]);
+    }
+    if pending.len() > MAX_LINE {
+        let line = std::mem::take(pending);
+        emit_line(py, exchange, &line);
+    }
+}
+
+fn emit_line(py: Python<'_>, exchange: *mut Exchange, line: &str) {
+    let mut rest = line;
+    while rest.len() > MAX_LINE {
+        let mut cut = MAX_LINE;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        emit(py, exchange, &rest[..cut]);
+        rest = &rest[cut..];
+    }
+    emit(py, exchange, rest);
+}
+
+/// # Safety
+/// `log` points to a live LogObject; the caller holds the GIL.
+unsafe fn flush_pending(py: Python<'_>, log: *mut LogObject) {
+    // SAFETY: per the contract.
+    unsafe {
+        emit_lines(py, log);
+        let pending = &mut (*log).pending;
+        if !pending.is_empty() {
+            let line = std::mem::take(pending);
+            emit_line(py, (*log).exchange, &line);
+        }
+    }
+}
+
+fn append_text(py: Python<'_>, log: *mut LogObject, text: &Bound<'_, PyAny>) -> RaisedResult<()> {
+    let Ok(text) = text.cast::<PyString>() else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            format!("write() argument must be str, not {}", type_name(text)),
+        ));
+    };
+    // SAFETY: log is a live LogObject and the GIL is held.
+    unsafe {
+        (*log).pending.push_str(&text.to_string_lossy());
+        emit_lines(py, log);
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn log_write(
+    obj: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held on a LogObject.
+    unsafe {
+        callback(|py| {
+            let args = Arguments::parse(py, "write", args, ptr::null_mut(), &["text"], 1)?;
+            let text = args
+                .get(0)
+                .ok_or_else(|| Raised::new::<PyValueError>(py, "no text"))?;
+            append_text(py, obj.cast(), text)?;
+            Ok(py.None().into_bound(py))
+        })
+    }
+}
+
+unsafe extern "C" fn log_writelines(
+    obj: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held on a LogObject.
+    unsafe {
+        callback(|py| {
+            let args = Arguments::parse(py, "writelines", args, ptr::null_mut(), &["lines"], 1)?;
+            let lines = args
+                .get(0)
+                .ok_or_else(|| Raised::new::<PyValueError>(py, "no lines"))?;
+            for line in lines.try_iter().raised(py)? {
+                append_text(py, obj.cast(), &line.raised(py)?)?;
+            }
+            Ok(py.None().into_bound(py))
+        })
+    }
+}
+
+unsafe extern "C" fn log_flush(
+    obj: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held on a LogObject.
+    unsafe {
+        callback(|py| {
+            flush_pending(py, obj.cast());
+            Ok(py.None().into_bound(py))
+        })
+    }
+}
+
+unsafe extern "C" fn log_false(
+    _obj: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held.
+    unsafe { callback(|py| Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any())) }
+}
+
+unsafe extern "C" fn log_true(
+    _obj: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held.
+    unsafe { callback(|py| Ok(pyo3::types::PyBool::new(py, true).to_owned().into_any())) }
+}
+
+unsafe extern "C" fn log_fileno(
+    _obj: *mut ffi::PyObject,
+    _args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held.
+    unsafe {
+        callback(|py| {
+            let unsupported = py
+                .import("io")
+                .and_then(|io| io.getattr("UnsupportedOperation"));
+            let unsupported = unsupported.raised(py)?;
+            let err = unsupported
+                .call1(("mod_wsgi log objects have no file descriptor",))
+                .raised(py)?;
+            Err(Raised::from_err(py, PyErr::from_value(err)))
+        })
+    }
+}
+
+unsafe extern "C" fn log_get_name(
+    obj: *mut ffi::PyObject,
+    _closure: *mut c_void,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls getters with the GIL held on a LogObject.
+    unsafe {
+        callback(|py| {
+            let name = (*obj.cast::<LogObject>()).name;
+            Ok(PyString::new(py, &name.to_string_lossy()).into_any())
+        })
+    }
+}
+
+unsafe extern "C" fn log_get_closed(
+    _obj: *mut ffi::PyObject,
+    _closure: *mut c_void,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls getters with the GIL held.
+    unsafe { callback(|py| Ok(pyo3::types::PyBool::new(py, false).to_owned().into_any())) }
+}
+
+unsafe extern "C" fn log_get_encoding(
+    _obj: *mut ffi::PyObject,
+    _closure: *mut c_void,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls getters with the GIL held.
+    unsafe { callback(|py| Ok(PyString::new(py, "utf-8").into_any())) }
+}
+
+unsafe extern "C" fn log_get_errors(
+    _obj: *mut ffi::PyObject,
+    _closure: *mut c_void,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls getters with the GIL held.
+    unsafe { callback(|py| Ok(PyString::new(py, "backslashreplace").into_any())) }
+}

@@ -1,0 +1,16 @@
+//! The WSGI adapter, written once for both modes: everything PEP 3333 says
+//! happens here, against the [`backend::Backend`] trait.
+
+pub mod backend;
+pub mod environ;
+pub mod exchange;
+mod exchange_ref;
+pub mod file_wrapper;
+pub mod headers;
+pub mod input;
+pub mod interpreter;
+pub mod log;
+pub mod run;
+pub mod script;
+pub mod start_response;
+pub mod types;

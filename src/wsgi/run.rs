@@ -1,0 +1,354 @@
+//! Running a WSGI application for one request: PEP 3333 from the call to
+//! the application to `close()`.
+
+use std::cell::Cell;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use python_embed::raised::{clear, take_traceback_lines};
+use python_embed::{PyResultExt, Raised, RaisedResult};
+
+use super::backend::{Backend, Level, RequestLog};
+use super::environ::{CgiEnviron, RequestExtras, ServerFacts, build_environ};
+use super::exchange::{Exchange, FinishError, OutputError};
+use super::file_wrapper::unwrap_file;
+use super::input::{expire_input, new_input};
+use super::log::{expire_log, new_log};
+use super::start_response::{expire_responder, new_responder, type_name};
+use super::types::WsgiTypes;
+
+/// What the caller should do once the application has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// The response was sent (possibly cut short after an error, or
+    /// abandoned because the client went away).
+    Responded,
+    /// The application failed before its response started: answer with an
+    /// error page (500). The reason is in the error log.
+    Failed,
+}
+
+/// Describes the request for the adapter.
+pub struct RunRequest<'a> {
+    /// The script file, for log messages.
+    pub script: &'a str,
+    pub cgi: &'a CgiEnviron,
+    pub facts: ServerFacts,
+    /// The client's method was HEAD (the server will drop any body).
+    pub head_request: bool,
+}
+
+static TOTAL_REQUESTS: AtomicU64 = AtomicU64::new(0);
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's number as `mod_wsgi.thread_id` reports it, and how many
+    /// requests it has run.
+    static THREAD_COUNTERS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+fn next_thread_request() -> (u64, u64) {
+    THREAD_COUNTERS.with(|c| {
+        let (mut id, count) = c.get();
+        if id == 0 {
+            id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        }
+        c.set((id, count + 1));
+        (id, count)
+    })
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The per-request Python objects that point at the exchange.
+struct RequestObjects<'py> {
+    input: Bound<'py, PyAny>,
+    errors: Bound<'py, PyAny>,
+    responder: Bound<'py, PyAny>,
+}
+
+impl<'py> RequestObjects<'py> {
+    fn create(py: Python<'py>, types: &WsgiTypes, exchange: *mut Exchange) -> RaisedResult<Self> {
+        Ok(RequestObjects {
+            input: new_input(py, &types.input(py), exchange)?,
+            errors: new_log(py, &types.log(py), exchange, c"<wsgi.errors>")?,
+            responder: new_responder(py, &types.responder(py), exchange)?,
+        })
+    }
+
+    /// Cuts every link to the exchange; the application may keep these
+    /// objects but can no longer reach the finished request.
+    fn expire(&self, py: Python<'py>) {
+        // SAFETY: each object was made by the matching constructor and the
+        // GIL is held.
+        unsafe {
+            expire_input(&self.input);
+            expire_responder(&self.responder);
+            expire_log(py, &self.errors);
+        }
+    }
+}
+
+/// Logs the current Python exception with its traceback, as mod_wsgi does.
+fn log_exception(py: Python<'_>, exchange: &Exchange, script: &str) {
+    exchange.log(
+        Level::Error,
+        &format!(
+            "mod_wsgi (pid={}): Exception occurred processing WSGI script '{script}'.",
+            std::process::id()
+        ),
+    );
+    for line in take_traceback_lines(py) {
+        exchange.log(Level::Error, &line);
+    }
+}
+
+/// Runs `app` for one request.
+pub fn run_application(
+    py: Python<'_>,
+    types: &WsgiTypes,
+    app: &Bound<'_, PyAny>,
+    request: &RunRequest<'_>,
+    backend: &mut dyn Backend,
+    log: &dyn RequestLog,
+) -> Completion {
+    // SAFETY: backend and log outlive the exchange, which is freed below
+    // after every Python object pointing at it has been expired; erasing
+    // their lifetimes is what lets Python objects hold the pointer.
+    let exchange = Box::into_raw(Box::new(unsafe {
+        let backend: *mut (dyn Backend + 'static) = std::mem::transmute(backend);
+        let log: *const (dyn RequestLog + 'static) = std::mem::transmute(log);
+        Exchange::new(backend, log, request.head_request)
+    }));
+    let completion = match RequestObjects::create(py, types, exchange) {
+        Ok(objects) => {
+            let completion = call_application(py, types, app, request, &objects, exchange);
+            objects.expire(py);
+            completion
+        }
+        Err(Raised { .. }) => {
+            // SAFETY: exchange is live until freed below.
+            log_exception(py, unsafe { &*exchange }, request.script);
+            Completion::Failed
+        }
+    };
+    // SAFETY: exchange came from Box::into_raw and nothing refers to it now.
+    drop(unsafe { Box::from_raw(exchange) });
+    completion
+}
+
+fn call_application(
+    py: Python<'_>,
+    types: &WsgiTypes,
+    app: &Bound<'_, PyAny>,
+    request: &RunRequest<'_>,
+    objects: &RequestObjects<'_>,
+    exchange: *mut Exchange,
+) -> Completion {
+    let (thread_id, thread_requests) = next_thread_request();
+    let file_wrapper = types.file_wrapper(py).into_any();
+    let extras = RequestExtras {
+        input: &objects.input,
+        errors: &objects.errors,
+        file_wrapper: &file_wrapper,
+        total_requests: TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed),
+        thread_id,
+        thread_requests,
+        script_start_micros: now_micros(),
+    };
+    let started = build_environ(py, request.cgi, &request.facts, &extras).and_then(|environ| {
+        let start_response = objects.responder.getattr("start_response").raised(py)?;
+        app.call1((environ, start_response)).raised(py)
+    });
+    // SAFETY: the exchange lives until run_application frees it; Python
+    // code only reaches it through the objects, under the GIL we hold.
+    let ex = || unsafe { &mut *exchange };
+    let result = match started {
+        Ok(result) => result,
+        Err(Raised { .. }) => return failure(py, ex(), request.script),
+    };
+    let failed = match respond(py, types, &result, ex()) {
+        Ok(()) => None,
+        Err(Raised { .. }) => Some(failure(py, ex(), request.script)),
+    };
+    close_iterable(py, &result, ex(), request.script);
+    if let Some(completion) = failed {
+        return completion;
+    }
+    match ex().finish() {
+        Ok(()) => Completion::Responded,
+        Err(FinishError::NotStarted) => {
+            let _ = Raised::new::<PyRuntimeError>(py, "response has not been started");
+            failure(py, ex(), request.script)
+        }
+        Err(FinishError::ShortBeforeHead { declared, produced }) => {
+            ex().log(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Response from WSGI script '{}' had {produced} bytes \
+                     but declared a Content-Length of {declared}.",
+                    std::process::id(),
+                    request.script
+                ),
+            );
+            Completion::Failed
+        }
+        Err(FinishError::ShortAfterHead { declared, sent }) => {
+            ex().log(
+                Level::Error,
+                &format!(
+                    "mod_wsgi (pid={}): Response from WSGI script '{}' ended after {sent} of its \
+                     declared {declared} bytes; the connection was closed.",
+                    std::process::id(),
+                    request.script
+                ),
+            );
+            Completion::Responded
+        }
+    }
+}
+
+/// Logs the exception that ended the application; a response already
+/// under way is cut so the client sees it broken rather than complete.
+fn failure(py: Python<'_>, exchange: &mut Exchange, script: &str) -> Completion {
+    log_exception(py, exchange, script);
+    if exchange.head_sent() {
+        exchange.cut();
+        Completion::Responded
+    } else {
+        Completion::Failed
+    }
+}
+
+/// Sends the application's response iterable.
+fn respond(
+    py: Python<'_>,
+    types: &WsgiTypes,
+    result: &Bound<'_, PyAny>,
+    exchange: &mut Exchange,
+) -> RaisedResult<()> {
+    if let Some((filelike, _)) = unwrap_file(result, &types.file_wrapper(py))
+        && exchange.nothing_written()
+        && send_file(py, &filelike, exchange)?
+    {
+        return Ok(());
+    }
+    let iterator = result.try_iter().raised(py)?;
+    for item in iterator {
+        let item = item.raised(py)?;
+        let Ok(bytes) = item.cast::<PyBytes>() else {
+            return Err(Raised::new::<PyTypeError>(
+                py,
+                format!(
+                    "sequence of byte string values expected, value of type {} found",
+                    type_name(&item)
+                ),
+            ));
+        };
+        match exchange.write(py, bytes.as_bytes()) {
+            Ok(()) => {}
+            Err(OutputError::NotStarted) => {
+                return Err(Raised::new::<PyRuntimeError>(
+                    py,
+                    "response has not been started",
+                ));
+            }
+            Err(OutputError::ClientGone(why)) => {
+                exchange.log(
+                    Level::Debug,
+                    &format!(
+                        "mod_wsgi (pid={}): Client closed connection: {why}",
+                        std::process::id()
+                    ),
+                );
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The descriptor of a regular file behind a file-like object, and the
+/// object's current position, if it has both.
+fn regular_file(py: Python<'_>, filelike: &Bound<'_, PyAny>) -> Option<(RawFd, u64, u64)> {
+    // SAFETY: the GIL is held; a failure sets an exception we clear.
+    let fd = unsafe { ffi::PyObject_AsFileDescriptor(filelike.as_ptr()) };
+    if fd < 0 {
+        clear(py);
+        return None;
+    }
+    // SAFETY: fstat only writes into the zeroed struct.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is a descriptor the application's object owns.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 || (stat.st_mode & libc::S_IFMT) != libc::S_IFREG
+    {
+        return None;
+    }
+    let position = match filelike.call_method0("tell") {
+        Ok(pos) => match pos.extract::<u64>() {
+            Ok(pos) => pos,
+            Err(err) => {
+                err.restore(py);
+                clear(py);
+                return None;
+            }
+        },
+        Err(err) => {
+            err.restore(py);
+            clear(py);
+            return None;
+        }
+    };
+    Some((fd, position, stat.st_size as u64))
+}
+
+/// Sends a `wsgi.file_wrapper` file straight from its descriptor. Returns
+/// false when the object is not a regular file, to iterate it instead.
+fn send_file(
+    py: Python<'_>,
+    filelike: &Bound<'_, PyAny>,
+    exchange: &mut Exchange,
+) -> RaisedResult<bool> {
+    let Some((fd, position, size)) = regular_file(py, filelike) else {
+        return Ok(false);
+    };
+    // Sending moves the descriptor's offset; put it back so the file
+    // object's own idea of its position stays right.
+    // SAFETY: lseek on the application's open descriptor.
+    let saved = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    let sent = exchange.send_file(py, fd, position, size.saturating_sub(position));
+    if saved >= 0 {
+        // SAFETY: as above.
+        unsafe { libc::lseek(fd, saved, libc::SEEK_SET) };
+    }
+    match sent {
+        Ok(()) => Ok(true),
+        Err(OutputError::NotStarted) => Err(Raised::new::<PyRuntimeError>(
+            py,
+            "response has not been started",
+        )),
+        Err(OutputError::ClientGone(_)) => Ok(true),
+    }
+}
+
+/// Calls the iterable's `close()`, if it has one; PEP 3333 requires it
+/// whether the response completed or not.
+fn close_iterable(py: Python<'_>, result: &Bound<'_, PyAny>, exchange: &Exchange, script: &str) {
+    let closed = match result.getattr_opt("close") {
+        Ok(Some(close)) => close.call0().map(drop),
+        Ok(None) => Ok(()),
+        Err(err) => Err(err),
+    };
+    if let Err(err) = closed {
+        err.restore(py);
+        log_exception(py, exchange, script);
+    }
+}

@@ -1,0 +1,112 @@
+//! Loading WSGI script files as Python modules, as mod_wsgi does: each
+//! script is its own module (never `__main__`) named `_mod_wsgi_` plus the
+//! MD5 of its path, kept in `sys.modules`, and loaded again when the file's
+//! modification time changes.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+use md5::{Digest, Md5};
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
+use python_embed::threads::without_gil;
+use python_embed::{PyResultExt, Raised, RaisedResult};
+
+/// Serialises loading so that two threads asking for the same script at
+/// once do not both execute it. Taken with the GIL released: the thread
+/// holding it may release the GIL while importing.
+static LOAD_LOCK: Mutex<()> = Mutex::new(());
+
+/// The module name a script file gets.
+pub fn module_name(path: &Path) -> String {
+    let digest = Md5::digest(path.as_os_str().as_encoded_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("_mod_wsgi_{hex}")
+}
+
+/// Modification time in nanoseconds, the reload key.
+fn modification_time(path: &Path) -> std::io::Result<u64> {
+    let modified = std::fs::metadata(path)?.modified()?;
+    Ok(modified
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64))
+}
+
+fn os_error(py: Python<'_>, path: &Path, err: &std::io::Error) -> Raised {
+    Raised::new::<PyOSError>(
+        py,
+        format!("cannot read WSGI script '{}': {err}", path.display()),
+    )
+}
+
+/// The loaded module for `path`, loading or reloading it as needed.
+/// `reload_if_changed` is WSGIScriptReloading.
+pub fn load_script<'py>(
+    py: Python<'py>,
+    path: &Path,
+    reload_if_changed: bool,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    let name = module_name(path);
+    let _guard = without_gil(py, || LOAD_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
+    let modules = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("modules"))
+        .raised(py)?;
+    let modules = modules
+        .cast_into::<PyDict>()
+        .map_err(|_| Raised::new::<PyOSError>(py, "sys.modules is not a dict"))?;
+    let mtime = without_gil(py, || modification_time(path)).map_err(|e| os_error(py, path, &e))?;
+    if let Some(existing) = modules.get_item(&name).raised(py)?.filter(|m| !m.is_none()) {
+        if !reload_if_changed {
+            return Ok(existing);
+        }
+        let loaded_mtime = existing
+            .getattr_opt("__mtime__")
+            .raised(py)?
+            .map(|t| t.extract::<u64>());
+        match loaded_mtime {
+            Some(Ok(t)) if t == mtime => return Ok(existing),
+            Some(Err(err)) => Raised::from_err(py, err).clear(py),
+            _ => {}
+        }
+    }
+    let source = without_gil(py, || std::fs::read(path)).map_err(|e| os_error(py, path, &e))?;
+    let filename = PyString::new(py, &path.to_string_lossy());
+    let code = py
+        .import("builtins")
+        .and_then(|b| b.getattr("compile"))
+        .and_then(|compile| compile.call1((PyBytes::new(py, &source), &filename, "exec")))
+        .raised(py)?;
+    let module = PyModule::new(py, &name).raised(py)?;
+    module.setattr("__file__", &filename).raised(py)?;
+    module.setattr("__mtime__", mtime).raised(py)?;
+    modules.set_item(&name, &module).raised(py)?;
+    let globals: Bound<'py, PyDict> = module.dict();
+    let executed = py
+        .import("builtins")
+        .and_then(|b| b.getattr("exec"))
+        .and_then(|exec| exec.call1((code, &globals)));
+    if let Err(err) = executed {
+        // A script that failed to run must not stay half-loaded.
+        if let Err(del) = modules.del_item(&name) {
+            Raised::from_err(py, del).clear(py);
+        }
+        return Err(Raised::from_err(py, err));
+    }
+    Ok(module.into_any())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_names_are_stable_and_distinct() {
+        let a = module_name(Path::new("/srv/app.wsgi"));
+        assert_eq!(a, module_name(Path::new("/srv/app.wsgi")));
+        assert_ne!(a, module_name(Path::new("/srv/other.wsgi")));
+        assert!(a.starts_with("_mod_wsgi_") && a.len() == "_mod_wsgi_".len() + 32);
+    }
+}

@@ -1,0 +1,288 @@
+//! `start_response` and the `write` callable it returns: one object per
+//! request whose bound methods are handed to the application.
+
+use std::ffi::c_void;
+use std::ptr;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
+use python_embed::objects::{
+    Arguments, StaticTable, callback, create_type, free_instance, method_keywords, method_varargs,
+    new_instance, slot,
+};
+use python_embed::{PyResultExt, Raised, RaisedResult};
+
+use super::backend::ResponseHead;
+use super::exchange::{Exchange, OutputError};
+use super::exchange_ref::exchange_mut;
+use super::headers::{parse_content_length, validate_header, validate_status};
+
+#[repr(C)]
+pub struct ResponderObject {
+    base: ffi::PyObject,
+    exchange: *mut Exchange,
+}
+
+pub fn create_responder_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
+    create_type(
+        py,
+        c"mod_wsgi.Adapter",
+        std::mem::size_of::<ResponderObject>(),
+        ffi::Py_TPFLAGS_DEFAULT as _,
+        &[
+            slot(ffi::Py_tp_dealloc, responder_dealloc as *mut c_void),
+            slot(ffi::Py_tp_methods, RESPONDER_METHODS.as_ptr()),
+        ],
+    )
+}
+
+pub fn new_responder<'py>(
+    py: Python<'py>,
+    ty: &Bound<'py, PyType>,
+    exchange: *mut Exchange,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    new_instance::<ResponderObject>(py, ty, |obj| {
+        // SAFETY: obj is freshly allocated with ResponderObject's layout.
+        unsafe { (*obj).exchange = exchange };
+    })
+}
+
+/// Detaches the responder from its finished request.
+///
+/// # Safety
+/// `obj` must have been made by [`new_responder`]; the caller holds the GIL.
+pub unsafe fn expire_responder(obj: &Bound<'_, PyAny>) {
+    // SAFETY: per the contract obj has ResponderObject's layout.
+    unsafe { (*obj.as_ptr().cast::<ResponderObject>()).exchange = ptr::null_mut() };
+}
+
+static RESPONDER_METHODS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
+    method_keywords(
+        c"start_response",
+        start_response,
+        c"start_response(status, response_headers, exc_info=None) -> write",
+    ),
+    method_varargs(c"write", write, c"write(data) -> None"),
+    ffi::PyMethodDef::zeroed(),
+]);
+
+unsafe extern "C" fn responder_dealloc(obj: *mut ffi::PyObject) {
+    // SAFETY: called by CPython once; no Rust-owned fields.
+    unsafe { free_instance(obj) };
+}
+
+/// # Safety
+/// `obj` must be a ResponderObject; the caller holds the GIL.
+unsafe fn exchange_of<'a>(
+    py: Python<'_>,
+    obj: *mut ffi::PyObject,
+) -> RaisedResult<&'a mut Exchange> {
+    // SAFETY: per the contract.
+    unsafe { exchange_mut(py, (*obj.cast::<ResponderObject>()).exchange) }
+}
+
+/// A native string as latin-1 bytes (PEP 3333's rule for status and
+/// headers).
+fn latin1(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> RaisedResult<Vec<u8>> {
+    let Ok(text) = value.cast::<PyString>() else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            format!(
+                "expected str object for {what}, value of type {} found",
+                type_name(value)
+            ),
+        ));
+    };
+    // SAFETY: text is a str; the call returns a new bytes object or NULL.
+    let encoded = unsafe { ffi::PyUnicode_AsLatin1String(text.as_ptr()) };
+    if encoded.is_null() {
+        python_embed::raised::clear(py);
+        return Err(Raised::new::<PyValueError>(
+            py,
+            format!("{what} contains characters that are not latin-1"),
+        ));
+    }
+    // SAFETY: encoded is a new reference to a bytes object.
+    let encoded = unsafe { Bound::from_owned_ptr(py, encoded) };
+    let bytes = encoded
+        .cast::<PyBytes>()
+        .map_err(|_| Raised::new::<PyTypeError>(py, "latin-1 encoding did not give bytes"))?;
+    Ok(bytes.as_bytes().to_vec())
+}
+
+pub fn type_name(value: &Bound<'_, PyAny>) -> String {
+    match value.get_type().name() {
+        Ok(name) => name.to_string(),
+        Err(err) => {
+            err.restore(value.py());
+            python_embed::raised::clear(value.py());
+            "?".to_string()
+        }
+    }
+}
+
+/// Re-raises the exception described by an `exc_info` tuple.
+fn reraise(py: Python<'_>, exc_info: &Bound<'_, PyTuple>) -> Raised {
+    let items: Vec<Bound<'_, PyAny>> = exc_info.iter().collect();
+    let [kind, value, tb] = items.as_slice() else {
+        return Raised::new::<PyRuntimeError>(
+            py,
+            "exc_info must be a (type, value, traceback) tuple",
+        );
+    };
+    let tb = if tb.is_none() {
+        ptr::null_mut()
+    } else {
+        tb.clone().into_ptr()
+    };
+    // SAFETY: PyErr_Restore steals the three new references passed to it.
+    unsafe { ffi::PyErr_Restore(kind.clone().into_ptr(), value.clone().into_ptr(), tb) };
+    Raised::already_set()
+}
+
+fn parse_head(
+    py: Python<'_>,
+    status: &Bound<'_, PyAny>,
+    headers: &Bound<'_, PyAny>,
+) -> RaisedResult<(ResponseHead, Option<u64>)> {
+    let status_line = latin1(py, status, "status")?;
+    let code = validate_status(&status_line)
+        .map_err(|e| Raised::new::<PyValueError>(py, e.to_string()))?;
+    let Ok(list) = headers.cast::<PyList>() else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            format!(
+                "expected list object for headers, value of type {} found",
+                type_name(headers)
+            ),
+        ));
+    };
+    let mut parsed = Vec::with_capacity(list.len());
+    let mut content_length = None;
+    for header in list.iter() {
+        let Ok(pair) = header.cast::<PyTuple>() else {
+            return Err(Raised::new::<PyTypeError>(
+                py,
+                format!(
+                    "list of tuple values expected for headers, value of type {} found",
+                    type_name(&header)
+                ),
+            ));
+        };
+        if pair.len() != 2 {
+            return Err(Raised::new::<PyValueError>(
+                py,
+                format!(
+                    "tuple of length 2 expected for header, length is {}",
+                    pair.len()
+                ),
+            ));
+        }
+        let name = latin1(py, &pair.get_item(0).raised(py)?, "header name")?;
+        let value = latin1(py, &pair.get_item(1).raised(py)?, "header value")?;
+        validate_header(&name, &value)
+            .map_err(|e| Raised::new::<PyValueError>(py, e.to_string()))?;
+        if name.eq_ignore_ascii_case(b"content-length") {
+            content_length = Some(
+                parse_content_length(&value)
+                    .map_err(|e| Raised::new::<PyValueError>(py, e.to_string()))?,
+            );
+        }
+        parsed.push((name, value));
+    }
+    Ok((
+        ResponseHead {
+            status_line,
+            status: code,
+            headers: parsed,
+        },
+        content_length,
+    ))
+}
+
+unsafe extern "C" fn start_response(
+    obj: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+    kwargs: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held on a ResponderObject.
+    unsafe {
+        callback(|py| {
+            let args = Arguments::parse(
+                py,
+                "start_response",
+                args,
+                kwargs,
+                &["status", "response_headers", "exc_info"],
+                2,
+            )?;
+            let exchange = exchange_of(py, obj)?;
+            match args.get(2).filter(|e| !e.is_none()) {
+                Some(exc_info) => {
+                    let Ok(exc_info) = exc_info.cast::<PyTuple>() else {
+                        return Err(Raised::new::<PyRuntimeError>(
+                            py,
+                            "exception info must be a tuple",
+                        ));
+                    };
+                    if exchange.head_sent() {
+                        return Err(reraise(py, exc_info));
+                    }
+                }
+                None if exchange.head_sent() => {
+                    return Err(Raised::new::<PyRuntimeError>(
+                        py,
+                        "headers have already been sent",
+                    ));
+                }
+                None => {}
+            }
+            let (Some(status), Some(headers)) = (args.get(0), args.get(1)) else {
+                return Err(Raised::new::<PyTypeError>(
+                    py,
+                    "start_response() needs status and headers",
+                ));
+            };
+            let (head, content_length) = parse_head(py, status, headers)?;
+            exchange.set_head(head, content_length);
+            Bound::from_borrowed_ptr(py, obj)
+                .getattr("write")
+                .raised(py)
+        })
+    }
+}
+
+unsafe extern "C" fn write(
+    obj: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: CPython calls this with the GIL held on a ResponderObject.
+    unsafe {
+        callback(|py| {
+            let args = Arguments::parse(py, "write", args, ptr::null_mut(), &["data"], 1)?;
+            let Some(data) = args.get(0) else {
+                return Err(Raised::new::<PyTypeError>(py, "write() needs data"));
+            };
+            let Ok(bytes) = data.cast::<PyBytes>() else {
+                return Err(Raised::new::<PyTypeError>(
+                    py,
+                    format!("write() argument must be bytes, not {}", type_name(data)),
+                ));
+            };
+            let exchange = exchange_of(py, obj)?;
+            match exchange.write(py, bytes.as_bytes()) {
+                Ok(()) => Ok(py.None().into_bound(py)),
+                Err(OutputError::NotStarted) => Err(Raised::new::<PyRuntimeError>(
+                    py,
+                    "response has not been started",
+                )),
+                Err(OutputError::ClientGone(_)) => Err(Raised::new::<PyOSError>(
+                    py,
+                    "Apache/mod_wsgi client connection closed.",
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! The Python types of the adapter, made once per interpreter.
+
+use std::sync::OnceLock;
+
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+use python_embed::RaisedResult;
+
+use super::file_wrapper::create_file_wrapper_type;
+use super::input::create_input_type;
+use super::log::create_log_type;
+use super::start_response::create_responder_type;
+
+/// Strong references to the adapter's type objects in one interpreter.
+/// They are created when the interpreter is prepared and live as long as it.
+pub struct WsgiTypes {
+    input: *mut pyo3::ffi::PyObject,
+    responder: *mut pyo3::ffi::PyObject,
+    log: *mut pyo3::ffi::PyObject,
+    file_wrapper: *mut pyo3::ffi::PyObject,
+}
+
+// SAFETY: the pointers are only dereferenced by threads attached to the
+// interpreter that owns the types, under its GIL.
+unsafe impl Send for WsgiTypes {}
+// SAFETY: as above; the struct itself is immutable.
+unsafe impl Sync for WsgiTypes {}
+
+impl WsgiTypes {
+    pub fn create(py: Python<'_>) -> RaisedResult<WsgiTypes> {
+        Ok(WsgiTypes {
+            input: create_input_type(py)?.into_ptr(),
+            responder: create_responder_type(py)?.into_ptr(),
+            log: create_log_type(py)?.into_ptr(),
+            file_wrapper: create_file_wrapper_type(py)?.into_ptr(),
+        })
+    }
+
+    fn borrow<'py>(py: Python<'py>, ptr: *mut pyo3::ffi::PyObject) -> Bound<'py, PyType> {
+        // SAFETY: ptr is a type object we hold a strong reference to, in the
+        // interpreter the caller is attached to.
+        unsafe { Bound::from_borrowed_ptr(py, ptr).cast_into_unchecked() }
+    }
+
+    pub fn input<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.input)
+    }
+
+    pub fn responder<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.responder)
+    }
+
+    pub fn log<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.log)
+    }
+
+    pub fn file_wrapper<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.file_wrapper)
+    }
+}
+
+static MAIN_INTERPRETER_TYPES: OnceLock<WsgiTypes> = OnceLock::new();
+
+/// Creates the main interpreter's types (once).
+pub fn init_main_types(py: Python<'_>) -> RaisedResult<&'static WsgiTypes> {
+    if let Some(types) = MAIN_INTERPRETER_TYPES.get() {
+        return Ok(types);
+    }
+    let types = WsgiTypes::create(py)?;
+    Ok(MAIN_INTERPRETER_TYPES.get_or_init(|| types))
+}
+
+/// The main interpreter's types, once created.
+pub fn main_types() -> Option<&'static WsgiTypes> {
+    MAIN_INTERPRETER_TYPES.get()
+}

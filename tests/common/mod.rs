@@ -1,0 +1,16 @@
+//! Shared harness for the integration tests: starts private Apache httpd
+//! servers, talks raw HTTP to them, and provides a Python venv with the
+//! test apps' dependencies.
+//!
+//! Each test binary includes this with `mod common;` and uses only part of
+//! it, hence the blanket `dead_code` and (for the re-exports below)
+//! `unused_imports` allowances.
+#![allow(dead_code, unused_imports)]
+
+pub mod apache;
+pub mod http;
+pub mod venv;
+
+pub use apache::{Apache, Mpm, ServerBuilder, StartError, module_path};
+pub use http::{Response, chunked, read_response, try_read_response};
+pub use venv::{site_packages, test_venv};

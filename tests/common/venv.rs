@@ -1,0 +1,120 @@
+//! A Python virtualenv with the packages the test apps need
+//! (`tests/requirements.txt`), shared by all tests and all runs.
+//!
+//! It lives under the system temp dir (not the checkout, which www-data
+//! cannot read), is named after a hash of the requirements so that editing
+//! them yields a fresh venv, and is built from Debian's `/usr/bin/python3`,
+//! the interpreter the module links against.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
+/// Marks a finished venv; written last, so a half-built one (an interrupted
+/// run) is rebuilt rather than used.
+const COMPLETE_MARKER: &str = ".complete";
+
+fn requirements_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/requirements.txt")
+}
+
+/// The shared test venv, created on first use. Safe to call concurrently
+/// from threads and processes: creation is serialised by a file lock.
+pub fn test_venv() -> PathBuf {
+    let requirements = requirements_path();
+    let contents = fs::read(&requirements)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", requirements.display()));
+    let name = format!("mod_wsgi-rs-venv-{:012x}", fnv1a(&contents) >> 16);
+    let venv = std::env::temp_dir().join(&name);
+
+    let lock_path = std::env::temp_dir().join(format!("{name}.lock"));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", lock_path.display()));
+    // Released when `lock` is dropped, i.e. when this function returns.
+    lock.lock()
+        .unwrap_or_else(|err| panic!("cannot lock {}: {err}", lock_path.display()));
+
+    if venv.join(COMPLETE_MARKER).exists() {
+        return venv;
+    }
+    if venv.exists() {
+        fs::remove_dir_all(&venv).unwrap_or_else(|err| {
+            panic!("cannot remove half-built venv {}: {err}", venv.display())
+        });
+    }
+    eprintln!(
+        "creating test venv {} from {} (first run only)",
+        venv.display(),
+        requirements.display()
+    );
+    run(python_command(SYSTEM_PYTHON)
+        .args(["-m", "venv"])
+        .arg(&venv));
+    run(python_command(venv.join("bin/pip"))
+        .args(["install", "--disable-pip-version-check", "--no-input", "-r"])
+        .arg(&requirements));
+    // Apache's children (www-data) import from it.
+    run(Command::new("chmod").arg("-R").arg("a+rX").arg(&venv));
+    fs::write(venv.join(COMPLETE_MARKER), b"")
+        .unwrap_or_else(|err| panic!("cannot mark {} complete: {err}", venv.display()));
+    venv
+}
+
+/// `<venv>/lib/pythonX.Y/site-packages`.
+pub fn site_packages(venv: &Path) -> PathBuf {
+    let lib = venv.join("lib");
+    let entries =
+        fs::read_dir(&lib).unwrap_or_else(|err| panic!("cannot list {}: {err}", lib.display()));
+    entries
+        .filter_map(Result::ok)
+        .find(|entry| entry.file_name().to_string_lossy().starts_with("python"))
+        .map(|entry| entry.path().join("site-packages"))
+        .unwrap_or_else(|| panic!("no python*/ directory in {}", lib.display()))
+}
+
+/// A command for a Python tool, without the test process's Python-related
+/// environment (which may point at the unreadable interpreter under /root).
+/// Proxy and pip index settings are kept.
+fn python_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for var in [
+        "PYTHONHOME",
+        "PYTHONPATH",
+        "PYTHONSTARTUP",
+        "PYTHONUSERBASE",
+        "VIRTUAL_ENV",
+        "PIP_USER",
+        "PIP_TARGET",
+        "PIP_PREFIX",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
+fn run(command: &mut Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
+    if !output.status.success() {
+        panic!(
+            "{command:?} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+/// FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so the
+/// venv is reused across toolchain upgrades.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
