@@ -10,7 +10,9 @@
 pub mod apache;
 pub mod http;
 pub mod venv;
+pub mod wsgi;
 
 pub use apache::{Apache, Mpm, ServerBuilder, StartError, module_path};
 pub use http::{Response, chunked, read_response, try_read_response};
 pub use venv::{site_packages, test_venv};
+pub use wsgi::{Mode, SiteBuilder, apps_dir};
