@@ -52,10 +52,11 @@ impl SiteBuilder {
     /// `apps/<file_name>`. `options` are extra WSGIScriptAlias options.
     pub fn mount(mut self, url: &str, file_name: &str, source: &str, options: &str) -> SiteBuilder {
         let rel = format!("apps/{file_name}");
-        self.server = self.server.file(&rel, source).conf(&format!(
+        let alias = format!(
             "WSGIScriptAlias {url} {{root}}/{rel} {options}{}\n",
             self.mode_options()
-        ));
+        );
+        self.server = self.server.file(&rel, source).conf(&alias);
         self
     }
 
