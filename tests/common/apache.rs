@@ -95,17 +95,24 @@ impl Mpm {
 }
 
 /// The module under test: `$MOD_WSGI_SO` if set, else the
-/// `libmod_wsgi.so` of the profile this test binary was built with.
+/// `libmod_wsgi.so` built together with this test binary.
 pub fn module_path() -> PathBuf {
     let path = match std::env::var_os("MOD_WSGI_SO") {
         Some(path) => PathBuf::from(path),
         None => {
-            // Test binaries live in target/<profile>/deps/.
+            // Test binaries live in target/<profile>/deps/, where cargo also
+            // leaves the cdylib it builds for them; the copy one level up is
+            // only refreshed by `cargo build` and may be stale.
             let exe = std::env::current_exe().expect("cannot locate the running test binary");
-            exe.parent()
-                .and_then(Path::parent)
-                .expect("test binary is not in target/<profile>/deps/")
-                .join("libmod_wsgi.so")
+            let deps = exe.parent().expect("test binary is not in target/<profile>/deps/");
+            let fresh = deps.join("libmod_wsgi.so");
+            if fresh.is_file() {
+                fresh
+            } else {
+                deps.parent()
+                    .expect("test binary is not in target/<profile>/deps/")
+                    .join("libmod_wsgi.so")
+            }
         }
     };
     assert!(
