@@ -57,7 +57,7 @@ pub fn python_version() -> String {
     // SAFETY: Py_GetVersion returns a static NUL-terminated string and may
     // be called before Python is initialised.
     let full = unsafe { std::ffi::CStr::from_ptr(pyo3::ffi::Py_GetVersion()) }.to_string_lossy();
-    let mut parts = full.split(|c: char| c == '.' || c == ' ');
+    let mut parts = full.split(['.', ' ']);
     match (parts.next(), parts.next()) {
         (Some(major), Some(minor)) => format!("{major}.{minor}"),
         _ => full.into_owned(),

@@ -65,14 +65,17 @@ pub fn server(server: *const ap::server_rec, level: Level, text: &str) {
 }
 
 /// Logs in the context of a request (client address, request id).
-pub fn request(request: *const ap::request_rec, level: Level, text: &str) {
+///
+/// # Safety
+/// `request` must be a live request_rec.
+pub unsafe fn request(request: *const ap::request_rec, level: Level, text: &str) {
     let level = apache_level(level);
-    // SAFETY: request is a live request_rec.
+    // SAFETY: per the contract.
     if unsafe { ap::wsgi_shim_log_request_is_level(request, module_index(), level) } == 0 {
         return;
     }
     let text = message(text);
-    // SAFETY: as in `server`; request is live.
+    // SAFETY: as in `server`; request is live per the contract.
     unsafe {
         ap::ap_log_rerror_(
             c"mod_wsgi.c".as_ptr(),

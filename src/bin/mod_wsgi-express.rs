@@ -60,10 +60,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
     };
     let mut script = None;
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
         match arg.as_str() {
             "--port" => {
-                options.port = value("--port")?.parse().map_err(|_| "--port needs a port number")?
+                options.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port needs a port number")?
             }
             "--host" => options.host = value("--host")?,
             "--mpm" => {
@@ -84,7 +90,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--log-level" => options.log_level = value("--log-level")?,
             "-h" | "--help" => return Err(USAGE.into()),
-            other if other.starts_with("--") => return Err(format!("unknown option {other}\n{USAGE}")),
+            other if other.starts_with("--") => {
+                return Err(format!("unknown option {other}\n{USAGE}"));
+            }
             other => {
                 if script.replace(PathBuf::from(other)).is_some() {
                     return Err(format!("only one script can be served\n{USAGE}"));
@@ -99,11 +107,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
 /// Whether every directory above `path` lets others in and the file lets
 /// others read: what Apache's unprivileged user needs.
 fn world_readable(path: &Path) -> bool {
-    let mode = |p: &Path| std::fs::metadata(p).map(|m| m.permissions().mode()).unwrap_or(0);
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0)
+    };
     if mode(path) & 0o004 == 0 {
         return false;
     }
-    path.ancestors().skip(1).all(|dir| dir.as_os_str().is_empty() || mode(dir) & 0o001 != 0)
+    path.ancestors()
+        .skip(1)
+        .all(|dir| dir.as_os_str().is_empty() || mode(dir) & 0o001 != 0)
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -132,7 +146,10 @@ fn module_path() -> Result<PathBuf, String> {
     if module.is_file() {
         Ok(module)
     } else {
-        Err(format!("{} not found: build the module with `cargo build --release`", module.display()))
+        Err(format!(
+            "{} not found: build the module with `cargo build --release`",
+            module.display()
+        ))
     }
 }
 
@@ -155,7 +172,8 @@ fn run(options: Options) -> Result<(), String> {
         let source_dir = script.parent().ok_or("the script has no directory")?;
         let copy = root.join("app");
         let _ = std::fs::remove_dir_all(&copy);
-        copy_tree(source_dir, &copy).map_err(|e| format!("copying {}: {e}", source_dir.display()))?;
+        copy_tree(source_dir, &copy)
+            .map_err(|e| format!("copying {}: {e}", source_dir.display()))?;
         eprintln!(
             "mod_wsgi-express: {} is not readable by {}; serving a copy of its directory from {}",
             script.display(),
@@ -175,13 +193,23 @@ fn run(options: Options) -> Result<(), String> {
     let _ = writeln!(conf, "Mutex file:{r}/run default");
     let _ = writeln!(conf, "ErrorLog /dev/stderr");
     let _ = writeln!(conf, "LogLevel {}", options.log_level);
-    let _ = writeln!(conf, "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b %D\" common");
+    let _ = writeln!(
+        conf,
+        "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b %D\" common"
+    );
     let _ = writeln!(conf, "CustomLog /dev/stdout common");
     let _ = writeln!(conf, "User {}\nGroup {}", options.user, options.group);
     let _ = writeln!(conf, "ServerTokens Full");
-    let _ = writeln!(conf, "LoadModule mpm_{0}_module {MODULES}/mod_mpm_{0}.so", options.mpm);
+    let _ = writeln!(
+        conf,
+        "LoadModule mpm_{0}_module {MODULES}/mod_mpm_{0}.so",
+        options.mpm
+    );
     for module_name in ["authz_core", "mime", "alias"] {
-        let _ = writeln!(conf, "LoadModule {module_name}_module {MODULES}/mod_{module_name}.so");
+        let _ = writeln!(
+            conf,
+            "LoadModule {module_name}_module {MODULES}/mod_{module_name}.so"
+        );
     }
     let _ = writeln!(conf, "TypesConfig /etc/mime.types");
     let _ = writeln!(conf, "LoadModule wsgi_module \"{}\"", module.display());

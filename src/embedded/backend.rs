@@ -212,6 +212,7 @@ impl RequestLogger {
 
 impl RequestLog for RequestLogger {
     fn log(&self, level: Level, message: &str) {
-        log::request(self.r, level, message);
+        // SAFETY: the request outlives the logger (constructor contract).
+        unsafe { log::request(self.r, level, message) };
     }
 }

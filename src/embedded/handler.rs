@@ -26,24 +26,31 @@ use crate::wsgi::types::main_types;
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
+/// The content handler hook.
+///
+/// # Safety
+/// Called by httpd with a live request.
 pub unsafe extern "C" fn handler(r: *mut ap::request_rec) -> c_int {
     // SAFETY: httpd passes a live request.
     match catch_unwind(AssertUnwindSafe(|| unsafe { handle(r) })) {
         Ok(status) => status,
         Err(_) => {
-            log::request(
-                r,
-                Level::Error,
-                &log::ours("internal error while handling the request"),
-            );
+            let message = log::ours("internal error while handling the request");
+            // SAFETY: as above.
+            unsafe { log::request(r, Level::Error, &message) };
             INTERNAL_ERROR
         }
     }
 }
 
 /// Logs a problem with the script, naming it as mod_wsgi does.
-fn script_error(r: *mut ap::request_rec, what: &str, filename: &str) {
-    log::request(r, Level::Error, &log::ours(&format!("{what}: {filename}")));
+///
+/// # Safety
+/// `r` must be live.
+unsafe fn script_error(r: *mut ap::request_rec, what: &str, filename: &str) {
+    let message = log::ours(&format!("{what}: {filename}"));
+    // SAFETY: per the contract.
+    unsafe { log::request(r, Level::Error, &message) };
 }
 
 /// The WSGIScriptAlias options noted at translate time.
@@ -184,7 +191,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             } else {
                 uri.len()
             };
-            String::from_utf8_lossy(&environ::collapse_slashes(uri[..end].as_bytes())).into_owned()
+            String::from_utf8_lossy(&environ::collapse_slashes(&uri.as_bytes()[..end])).into_owned()
         };
         let context = GroupContext {
             server_hostname: &hostname,

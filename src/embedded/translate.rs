@@ -18,16 +18,18 @@ use crate::wsgi::backend::Level;
 /// Up to this many `$N` groups are substituted (httpd's AP_MAX_REG_MATCH).
 const MAX_MATCHES: usize = 10;
 
+/// The translate-name hook.
+///
+/// # Safety
+/// Called by httpd with a live request.
 pub unsafe extern "C" fn translate_name(r: *mut ap::request_rec) -> c_int {
     // SAFETY: httpd passes a live request.
     match catch_unwind(AssertUnwindSafe(|| unsafe { translate(r) })) {
         Ok(status) => status,
         Err(_) => {
-            log::request(
-                r,
-                Level::Error,
-                &log::ours("internal error while mapping the URL"),
-            );
+            let message = log::ours("internal error while mapping the URL");
+            // SAFETY: as above.
+            unsafe { log::request(r, Level::Error, &message) };
             ap::HTTP_INTERNAL_SERVER_ERROR as c_int
         }
     }
