@@ -146,8 +146,7 @@ fn content_length_and_post(mpm: Mpm, mode: Mode) {
 fn header_values_are_latin1(mpm: Mpm, mode: Mode) {
     let apache = site(mpm, mode).start();
     let mut request =
-        format!("GET /env HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Latin: caf")
-            .into_bytes();
+        b"GET /env HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-Latin: caf".to_vec();
     request.extend_from_slice(b"\xe9\r\n\r\n");
     let response = apache.raw(&request);
     let env: Value = serde_json::from_slice(&response.body).unwrap();
