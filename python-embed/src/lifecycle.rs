@@ -11,6 +11,16 @@ use crate::threads;
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
+/// The interpreter this crate was built against. Without a configured home,
+/// CPython derives its prefix from the program name; left unset it would use
+/// `argv[0]` ("mod_wsgi"), find nothing on PATH and search from the current
+/// directory (`/` in Apache's children). Naming the Python whose library we
+/// link gives the right prefix whatever the working directory or PATH.
+const BUILD_PYTHON: &str = match option_env!("PYO3_PYTHON") {
+    Some(python) => python,
+    None => "python3",
+};
+
 /// Whether [`initialize`] has succeeded in this process.
 pub fn is_initialized() -> bool {
     INITIALIZED.load(Ordering::Acquire)
@@ -69,54 +79,59 @@ pub fn initialize(settings: &PythonSettings) -> Result<(), String> {
     let config = config.as_mut_ptr();
     // SAFETY: PyConfig_InitPythonConfig fully initialises the zeroed struct.
     unsafe { ffi::PyConfig_InitPythonConfig(config) };
-    let result = (|| {
-        // SAFETY: config was initialised above; fields are plain ints.
-        unsafe {
-            (*config).install_signal_handlers = 0;
-            (*config).configure_c_stdio = 0;
-            (*config).parse_argv = 0;
-            (*config).optimization_level = i32::from(settings.optimize);
-        }
-        if let Some(home) = &settings.home {
-            match HomeSetting::for_home(home) {
-                // SAFETY: the fields belong to the initialised config.
-                HomeSetting::Prefix(prefix) => unsafe {
-                    set_config_string(config, &raw mut (*config).home, "python home", &prefix)?
-                },
-                // SAFETY: as above.
-                HomeSetting::VirtualEnv { program } => unsafe {
-                    set_config_string(
-                        config,
-                        &raw mut (*config).program_name,
-                        "python program name",
-                        &program,
-                    )?
-                },
-            }
-        }
-        let argv0 = c_string("argv[0]", &settings.argv0)?;
-        let mut argv = [argv0.as_ptr()];
-        // SAFETY: argv holds one valid NUL-terminated string that outlives the call.
-        let status = unsafe { ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr()) };
-        // SAFETY: status was just returned by CPython.
-        if unsafe { ffi::PyStatus_Exception(status) } != 0 {
-            return Err(format!("cannot set sys.argv: {}", status_message(&status)));
-        }
-        // SAFETY: config is fully set up; this is the one initialisation.
-        let status = unsafe { ffi::Py_InitializeFromConfig(config) };
-        // SAFETY: status was just returned by CPython.
-        if unsafe { ffi::PyStatus_Exception(status) } != 0 {
-            return Err(format!(
-                "Python initialisation failed: {}",
-                status_message(&status)
-            ));
-        }
-        Ok(())
-    })();
+    // SAFETY: config was initialised above.
+    let result = unsafe { configure_and_initialize(config, settings) };
     // SAFETY: config was initialised by PyConfig_InitPythonConfig.
     unsafe { ffi::PyConfig_Clear(config) };
     result?;
     INITIALIZED.store(true, Ordering::Release);
     threads::release_after_initialize();
+    Ok(())
+}
+
+/// # Safety
+/// `config` must have been initialised with `PyConfig_InitPythonConfig`.
+unsafe fn configure_and_initialize(
+    config: *mut ffi::PyConfig,
+    settings: &PythonSettings,
+) -> Result<(), String> {
+    // SAFETY: per the contract; the fields written belong to config.
+    unsafe {
+        (*config).install_signal_handlers = 0;
+        (*config).configure_c_stdio = 0;
+        (*config).parse_argv = 0;
+        (*config).optimization_level = i32::from(settings.optimize);
+        match settings.home.as_deref().map(HomeSetting::for_home) {
+            Some(HomeSetting::Prefix(prefix)) => {
+                set_config_string(config, &raw mut (*config).home, "python home", &prefix)?
+            }
+            Some(HomeSetting::VirtualEnv { program }) => set_config_string(
+                config,
+                &raw mut (*config).program_name,
+                "python program name",
+                &program,
+            )?,
+            None => set_config_string(
+                config,
+                &raw mut (*config).program_name,
+                "python program name",
+                BUILD_PYTHON,
+            )?,
+        }
+        let argv0 = c_string("argv[0]", &settings.argv0)?;
+        let mut argv = [argv0.as_ptr()];
+        // argv holds one valid NUL-terminated string that outlives the call.
+        let status = ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr());
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err(format!("cannot set sys.argv: {}", status_message(&status)));
+        }
+        let status = ffi::Py_InitializeFromConfig(config);
+        if ffi::PyStatus_Exception(status) != 0 {
+            return Err(format!(
+                "Python initialisation failed: {}",
+                status_message(&status)
+            ));
+        }
+    }
     Ok(())
 }

@@ -104,7 +104,9 @@ pub fn module_path() -> PathBuf {
             // leaves the cdylib it builds for them; the copy one level up is
             // only refreshed by `cargo build` and may be stale.
             let exe = std::env::current_exe().expect("cannot locate the running test binary");
-            let deps = exe.parent().expect("test binary is not in target/<profile>/deps/");
+            let deps = exe
+                .parent()
+                .expect("test binary is not in target/<profile>/deps/");
             let fresh = deps.join("libmod_wsgi.so");
             if fresh.is_file() {
                 fresh

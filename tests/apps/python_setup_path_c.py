@@ -1,0 +1,1 @@
+VALUE = "from directory c, named by a .pth file in b"
