@@ -109,12 +109,15 @@ fn start_python_inner(config: &ServerConfig) -> Result<(), String> {
     python_embed::lifecycle::initialize(&settings)?;
     set_server_log(server_log);
     let python_path = config.python_path.clone().unwrap_or_default();
-    with_main_interpreter(|py| match prepare_main_interpreter(py, &python_path) {
-        Ok(_) => Ok(()),
-        Err(_) => {
-            let mut lines = vec!["Failed to prepare the Python interpreter:".to_string()];
-            lines.extend(python_embed::raised::take_traceback_lines(py));
-            Err(lines.join("\n"))
-        }
-    })
+    let report = |line: &str| log::server(std::ptr::null(), Level::Error, &log::ours(line));
+    with_main_interpreter(
+        |py| match prepare_main_interpreter(py, &python_path, report) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                let mut lines = vec!["Failed to prepare the Python interpreter:".to_string()];
+                lines.extend(python_embed::raised::take_traceback_lines(py));
+                Err(lines.join("\n"))
+            }
+        },
+    )
 }

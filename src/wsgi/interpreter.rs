@@ -11,10 +11,13 @@ use super::log::new_log;
 use super::types::{WsgiTypes, init_main_types};
 
 /// Prepares the main interpreter (once per process, after Python is
-/// initialised). `python_path` is WSGIPythonPath.
+/// initialised). `python_path` is WSGIPythonPath; a directory that cannot be
+/// added is reported through `report` (with its traceback) and skipped, as
+/// mod_wsgi does, rather than making Python unusable.
 pub fn prepare_main_interpreter(
     py: Python<'_>,
     python_path: &[PathBuf],
+    report: impl Fn(&str),
 ) -> RaisedResult<&'static WsgiTypes> {
     let types = init_main_types(py)?;
     let sys = py.import("sys").raised(py)?;
@@ -23,7 +26,12 @@ pub fn prepare_main_interpreter(
     let stderr = new_log(py, &log_type, std::ptr::null_mut(), c"<stderr>")?;
     sys.setattr("stdout", stdout).raised(py)?;
     sys.setattr("stderr", stderr).raised(py)?;
-    add_site_dirs(py, python_path)?;
+    if add_site_dirs(py, python_path).is_err() {
+        report("Call to 'site.addsitedir()' failed for WSGIPythonPath; continuing without it.");
+        for line in python_embed::raised::take_traceback_lines(py) {
+            report(&line);
+        }
+    }
     Ok(types)
 }
 
