@@ -14,8 +14,9 @@ use python_embed::threads::without_gil;
 
 use super::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
 
-/// Size of each read from the server when buffering for `readline` and
-/// iteration.
+/// The most asked of the server in one read. Each read zero-fills its
+/// buffer first, and a chunked body may arrive a few bytes at a time, so a
+/// small bound keeps reads cheap and memory bounded.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// How an output call failed.
@@ -175,7 +176,7 @@ impl Exchange {
         let buffered = self.input.available().len().min(want);
         let mut out = self.input.take(buffered);
         while out.len() < want && !self.input.eof {
-            let chunk = (want - out.len()).min(READ_CHUNK.max(want.min(1 << 20)));
+            let chunk = (want - out.len()).min(READ_CHUNK);
             let n = self.fill(py, chunk)?;
             let take = n.min(want - out.len());
             out.extend_from_slice(&self.input.available()[..take]);

@@ -1,0 +1,7 @@
+# Fails while being imported.
+def application(environ, start_response):
+    start_response("200 OK", [])
+    return [b"never"]
+
+
+raise LookupError("failure at import time")

@@ -1,0 +1,4 @@
+# Does not compile.
+def application(environ, start_response)
+    start_response("200 OK", [])
+    return [b"never"]
