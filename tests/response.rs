@@ -558,6 +558,8 @@ fn logging_goes_to_error_log(mpm: Mpm, mode: Mode) {
         let expected_end = format!("{text} {token}");
         let line = log_line(&apache, &expected_end);
         assert!(line.contains("[wsgi:error]"), "{line}");
+        // Written during the request, so logged in its context.
+        assert!(line.contains("[client 127.0.0.1:"), "{line}");
         assert!(
             line.ends_with(&expected_end),
             "not a line of its own: {line}"

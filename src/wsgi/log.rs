@@ -2,6 +2,7 @@
 //! `sys.stderr` of the process. Text is collected until a newline and each
 //! complete line becomes one line in Apache's error log.
 
+use std::cell::Cell;
 use std::ffi::{CStr, c_void};
 use std::ptr;
 use std::sync::OnceLock;
@@ -168,7 +169,41 @@ unsafe extern "C" fn log_dealloc(obj: *mut ffi::PyObject) {
     }
 }
 
+thread_local! {
+    /// The request this thread is running, if any: lines that the
+    /// process-wide logs (`sys.stdout`, `sys.stderr`) get from this thread
+    /// are logged in its context (client address, request id), as mod_wsgi
+    /// does.
+    static CURRENT_EXCHANGE: Cell<*mut Exchange> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Marks `exchange` as this thread's current request until dropped.
+pub struct CurrentRequest {
+    previous: *mut Exchange,
+}
+
+impl CurrentRequest {
+    /// # Safety
+    /// `exchange` must stay live until the returned guard is dropped.
+    pub unsafe fn enter(exchange: *mut Exchange) -> CurrentRequest {
+        CurrentRequest {
+            previous: CURRENT_EXCHANGE.with(|c| c.replace(exchange)),
+        }
+    }
+}
+
+impl Drop for CurrentRequest {
+    fn drop(&mut self) {
+        CURRENT_EXCHANGE.with(|c| c.set(self.previous));
+    }
+}
+
 fn emit(py: Python<'_>, exchange: *mut Exchange, line: &str) {
+    let exchange = if exchange.is_null() {
+        CURRENT_EXCHANGE.with(Cell::get)
+    } else {
+        exchange
+    };
     if exchange.is_null() {
         // Logging to the server never needs the request, so other threads
         // may run meanwhile.

@@ -17,7 +17,7 @@ use super::environ::{CgiEnviron, RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::file_wrapper::unwrap_file;
 use super::input::{expire_input, new_input};
-use super::log::{expire_log, new_log};
+use super::log::{CurrentRequest, expire_log, new_log};
 use super::start_response::{expire_responder, new_responder, type_name};
 use super::types::WsgiTypes;
 
@@ -130,8 +130,12 @@ pub fn run_application(
     }));
     let completion = match RequestObjects::create(py, types, exchange) {
         Ok(objects) => {
+            // SAFETY: the guard is dropped at the end of this block, before
+            // the exchange is freed.
+            let current = unsafe { CurrentRequest::enter(exchange) };
             let completion = call_application(py, types, app, request, &objects, exchange);
             objects.expire(py);
+            drop(current);
             completion
         }
         Err(Raised { .. }) => {
