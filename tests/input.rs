@@ -399,19 +399,6 @@ fn unread_body_is_discarded(mpm: Mpm, mode: Mode) {
     }
 }
 
-/// Reads a response head byte by byte, up to and including the blank line.
-fn read_head(stream: &mut TcpStream) -> String {
-    use std::io::Read;
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).unwrap();
-        assert!(n == 1, "connection closed in a head: {head:?}");
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
-}
-
 /// `Expect: 100-continue`: the interim response comes when the application
 /// first reads the body, and not at all when it never does.
 fn expect_100_continue(mpm: Mpm, mode: Mode) {
@@ -420,7 +407,7 @@ fn expect_100_continue(mpm: Mpm, mode: Mode) {
 
     let mut stream = apache.connect();
     write!(stream, "POST /read?read HTTP/1.1\r\n{head}").unwrap();
-    let interim = read_head(&mut stream);
+    let interim = read_raw_head(&mut stream);
     assert!(
         interim.starts_with("HTTP/1.1 100 Continue\r\n"),
         "{interim}"
@@ -435,7 +422,7 @@ fn expect_100_continue(mpm: Mpm, mode: Mode) {
     // for it, and without a 100 Continue before it.
     let mut stream = apache.connect();
     write!(stream, "POST /read HTTP/1.1\r\n{head}").unwrap();
-    let head = read_head(&mut stream);
+    let head = read_raw_head(&mut stream);
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
 }
 

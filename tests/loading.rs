@@ -122,21 +122,6 @@ fn python_is_initialised_in_children_never_in_the_parent() {
     }
 }
 
-/// Starting with `conf` must fail, naming `directive` in the message.
-fn assert_refused(conf: &str, directive: &str) {
-    let result = ServerBuilder::new().conf(conf).start();
-    match result {
-        Ok(_) => panic!("Apache started with: {conf}"),
-        Err(err) => {
-            let text = err.to_string();
-            assert!(
-                text.contains(directive),
-                "error for `{conf}` does not name {directive}:\n{text}"
-            );
-        }
-    }
-}
-
 #[test]
 fn bad_directives_stop_apache_naming_the_directive() {
     for (conf, directive) in [

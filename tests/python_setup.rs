@@ -145,24 +145,6 @@ fn python_optimize_2(mpm: Mpm, mode: Mode) {
 // ---------------------------------------------------------------------------
 // Refused configurations
 
-/// Apache must refuse to start with `conf`, naming `directive`.
-fn assert_refused(conf: &str, directive: &str) {
-    match ServerBuilder::new().conf(conf).start() {
-        Ok(apache) => {
-            let log = apache.error_log();
-            drop(apache);
-            panic!("Apache started with `{conf}`:\n{log}");
-        }
-        Err(err) => {
-            let text = err.to_string();
-            assert!(
-                text.contains(directive),
-                "the error for `{conf}` does not name {directive}:\n{text}"
-            );
-        }
-    }
-}
-
 #[test]
 fn bad_python_optimize_values_stop_apache() {
     for value in ["3", "x", "-1", "1.5", "\"\""] {

@@ -590,7 +590,7 @@ fn large_response_memory_is_bounded(mpm: Mpm, mode: Mode) {
     let before = peak_rss_kib(pid);
 
     send_get(&mut stream, &format!("/big/{TOTAL_MIB}"), true);
-    let head = read_head(&mut stream);
+    let head = read_raw_head(&mut stream);
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     assert!(head.contains(&format!("X-Pid: {pid}\r\n")), "{head}");
     let total = TOTAL_MIB * MIB;
@@ -620,18 +620,6 @@ fn large_response_memory_is_bounded(mpm: Mpm, mode: Mode) {
         after.saturating_sub(before) <= ALLOWED_GROWTH_KIB,
         "peak RSS of child {pid} grew from {before} KiB to {after} KiB for a {total}-byte response"
     );
-}
-
-/// Reads a response head byte by byte, up to and including the blank line.
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).unwrap();
-        assert!(n == 1, "connection closed in the head: {head:?}");
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head).into_owned()
 }
 
 /// Peak resident set size of a process, in KiB.

@@ -922,3 +922,22 @@ fn numbered(text: &str) -> String {
         .map(|(i, line)| format!("{:4} {line}\n", i + 1))
         .collect()
 }
+
+/// Apache must refuse to start with `conf`, naming `directive` in its
+/// message.
+pub fn assert_refused(conf: &str, directive: &str) {
+    match ServerBuilder::new().conf(conf).start() {
+        Ok(apache) => {
+            let log = apache.error_log();
+            drop(apache);
+            panic!("Apache started with `{conf}`:\n{log}");
+        }
+        Err(err) => {
+            let text = err.to_string();
+            assert!(
+                text.contains(directive),
+                "the error for `{conf}` does not name {directive}:\n{text}"
+            );
+        }
+    }
+}

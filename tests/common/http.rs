@@ -387,6 +387,19 @@ fn read_chunked<R: Read>(reader: &mut ByteReader<'_, R>, body: &mut Vec<u8>) -> 
     }
 }
 
+/// Reads a response head byte by byte, up to and including the blank line,
+/// leaving whatever follows (an interim response's successor, a body) unread.
+pub fn read_raw_head(stream: &mut impl Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).expect("cannot read a response head");
+        assert!(n == 1, "connection closed in a response head: {head:?}");
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ pub mod http;
 pub mod venv;
 pub mod wsgi;
 
-pub use apache::{Apache, Mpm, ServerBuilder, StartError, module_path};
-pub use http::{Response, chunked, read_response, try_read_response};
+pub use apache::{Apache, Mpm, ServerBuilder, StartError, assert_refused, module_path};
+pub use http::{Response, chunked, read_raw_head, read_response, try_read_response};
 pub use venv::{site_packages, test_venv};
 pub use wsgi::{Mode, SiteBuilder, apps_dir};
