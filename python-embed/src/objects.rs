@@ -159,10 +159,12 @@ pub unsafe fn callback_int(body: impl for<'py> FnOnce(Python<'py>) -> RaisedResu
     }
 }
 
-/// A `METH_VARARGS` method definition.
-pub const fn method_varargs(
+/// A method definition taking positional arguments (`METH_VARARGS`) or none
+/// (`METH_NOARGS`).
+const fn method_positional(
     name: &'static CStr,
     function: ffi::PyCFunction,
+    flags: std::os::raw::c_int,
     doc: &'static CStr,
 ) -> ffi::PyMethodDef {
     ffi::PyMethodDef {
@@ -170,9 +172,18 @@ pub const fn method_varargs(
         ml_meth: ffi::PyMethodDefPointer {
             PyCFunction: function,
         },
-        ml_flags: ffi::METH_VARARGS,
+        ml_flags: flags,
         ml_doc: doc.as_ptr(),
     }
+}
+
+/// A `METH_VARARGS` method definition.
+pub const fn method_varargs(
+    name: &'static CStr,
+    function: ffi::PyCFunction,
+    doc: &'static CStr,
+) -> ffi::PyMethodDef {
+    method_positional(name, function, ffi::METH_VARARGS, doc)
 }
 
 /// A `METH_VARARGS | METH_KEYWORDS` method definition.
@@ -197,14 +208,7 @@ pub const fn method_noargs(
     function: ffi::PyCFunction,
     doc: &'static CStr,
 ) -> ffi::PyMethodDef {
-    ffi::PyMethodDef {
-        ml_name: name.as_ptr(),
-        ml_meth: ffi::PyMethodDefPointer {
-            PyCFunction: function,
-        },
-        ml_flags: ffi::METH_NOARGS,
-        ml_doc: doc.as_ptr(),
-    }
+    method_positional(name, function, ffi::METH_NOARGS, doc)
 }
 
 /// Positional and keyword arguments of a `METH_VARARGS | METH_KEYWORDS`

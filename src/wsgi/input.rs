@@ -1,61 +1,32 @@
 //! `wsgi.input`: the request body as a file-like object.
 
 use std::ffi::c_void;
-use std::ptr;
 
 use pyo3::exceptions::PyOSError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyType};
 use python_embed::objects::{
-    Arguments, StaticTable, callback, create_type, free_instance, method_keywords, method_noargs,
-    new_instance, optional_size, slot,
+    Arguments, StaticTable, callback, create_type, method_keywords, method_noargs, optional_size,
+    slot,
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::exchange::Exchange;
-use super::exchange_ref::exchange_mut;
-
-#[repr(C)]
-pub struct InputObject {
-    base: ffi::PyObject,
-    exchange: *mut Exchange,
-}
+use super::exchange_ref::{EXCHANGE_OBJECT_SIZE, exchange_object_dealloc, exchange_of};
 
 pub fn create_input_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
     create_type(
         py,
         c"mod_wsgi.Input",
-        std::mem::size_of::<InputObject>(),
+        EXCHANGE_OBJECT_SIZE,
         ffi::Py_TPFLAGS_DEFAULT as _,
         &[
-            slot(ffi::Py_tp_dealloc, input_dealloc as *mut c_void),
+            slot(ffi::Py_tp_dealloc, exchange_object_dealloc as *mut c_void),
             slot(ffi::Py_tp_methods, INPUT_METHODS.as_ptr()),
             slot(ffi::Py_tp_iter, input_iter as *mut c_void),
             slot(ffi::Py_tp_iternext, input_iternext as *mut c_void),
         ],
     )
-}
-
-/// A new `wsgi.input` reading through `exchange`.
-pub fn new_input<'py>(
-    py: Python<'py>,
-    ty: &Bound<'py, PyType>,
-    exchange: *mut Exchange,
-) -> RaisedResult<Bound<'py, PyAny>> {
-    new_instance::<InputObject>(py, ty, |obj| {
-        // SAFETY: obj is freshly allocated with InputObject's layout.
-        unsafe { (*obj).exchange = exchange };
-    })
-}
-
-/// Detaches a `wsgi.input` from its finished request.
-///
-/// # Safety
-/// `obj` must have been made by [`new_input`]; the caller holds the GIL.
-pub unsafe fn expire_input(obj: &Bound<'_, PyAny>) {
-    // SAFETY: per the contract obj has InputObject's layout.
-    unsafe { (*obj.as_ptr().cast::<InputObject>()).exchange = ptr::null_mut() };
 }
 
 static INPUT_METHODS: StaticTable<[ffi::PyMethodDef; 5]> = StaticTable([
@@ -74,26 +45,11 @@ static INPUT_METHODS: StaticTable<[ffi::PyMethodDef; 5]> = StaticTable([
     ffi::PyMethodDef::zeroed(),
 ]);
 
-unsafe extern "C" fn input_dealloc(obj: *mut ffi::PyObject) {
-    // SAFETY: called by CPython once, for an InputObject with no Rust-owned fields.
-    unsafe { free_instance(obj) };
-}
-
 fn read_error(py: Python<'_>, err: super::backend::ReadError) -> Raised {
     Raised::new::<PyOSError>(
         py,
         format!("Apache/mod_wsgi request data read error: {}", err.0),
     )
-}
-
-/// # Safety
-/// `obj` must be an InputObject; the caller holds the GIL.
-unsafe fn exchange_of<'a>(
-    py: Python<'_>,
-    obj: *mut ffi::PyObject,
-) -> RaisedResult<&'a mut Exchange> {
-    // SAFETY: per the contract.
-    unsafe { exchange_mut(py, (*obj.cast::<InputObject>()).exchange) }
 }
 
 unsafe extern "C" fn input_read(

@@ -4,7 +4,7 @@
 pub mod backend;
 pub mod environ;
 pub mod exchange;
-mod exchange_ref;
+pub mod exchange_ref;
 pub mod file_wrapper;
 pub mod headers;
 pub mod input;

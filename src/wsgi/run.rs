@@ -15,10 +15,10 @@ use python_embed::{PyResultExt, Raised, RaisedResult};
 use super::backend::{Backend, Level, RequestLog};
 use super::environ::{CgiEnviron, RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
+use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
-use super::input::{expire_input, new_input};
 use super::log::{CurrentRequest, expire_log, new_log};
-use super::start_response::{expire_responder, new_responder, type_name};
+use super::start_response::type_name;
 use super::types::WsgiTypes;
 
 /// What the caller should do once the application has run.
@@ -78,9 +78,9 @@ struct RequestObjects<'py> {
 impl<'py> RequestObjects<'py> {
     fn create(py: Python<'py>, types: &WsgiTypes, exchange: *mut Exchange) -> RaisedResult<Self> {
         Ok(RequestObjects {
-            input: new_input(py, &types.input(py), exchange)?,
+            input: new_exchange_object(py, &types.input(py), exchange)?,
             errors: new_log(py, &types.log(py), exchange, c"<wsgi.errors>")?,
-            responder: new_responder(py, &types.responder(py), exchange)?,
+            responder: new_exchange_object(py, &types.responder(py), exchange)?,
         })
     }
 
@@ -90,8 +90,8 @@ impl<'py> RequestObjects<'py> {
         // SAFETY: each object was made by the matching constructor and the
         // GIL is held.
         unsafe {
-            expire_input(&self.input);
-            expire_responder(&self.responder);
+            expire_exchange_object(&self.input);
+            expire_exchange_object(&self.responder);
             expire_log(py, &self.errors);
         }
     }

@@ -9,53 +9,26 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple, PyType};
 use python_embed::objects::{
-    Arguments, StaticTable, callback, create_type, free_instance, method_keywords, method_varargs,
-    new_instance, slot,
+    Arguments, StaticTable, callback, create_type, method_keywords, method_varargs, slot,
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::backend::ResponseHead;
-use super::exchange::{Exchange, OutputError};
-use super::exchange_ref::exchange_mut;
+use super::exchange::OutputError;
+use super::exchange_ref::{EXCHANGE_OBJECT_SIZE, exchange_object_dealloc, exchange_of};
 use super::headers::{parse_content_length, validate_header, validate_status};
-
-#[repr(C)]
-pub struct ResponderObject {
-    base: ffi::PyObject,
-    exchange: *mut Exchange,
-}
 
 pub fn create_responder_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
     create_type(
         py,
         c"mod_wsgi.Adapter",
-        std::mem::size_of::<ResponderObject>(),
+        EXCHANGE_OBJECT_SIZE,
         ffi::Py_TPFLAGS_DEFAULT as _,
         &[
-            slot(ffi::Py_tp_dealloc, responder_dealloc as *mut c_void),
+            slot(ffi::Py_tp_dealloc, exchange_object_dealloc as *mut c_void),
             slot(ffi::Py_tp_methods, RESPONDER_METHODS.as_ptr()),
         ],
     )
-}
-
-pub fn new_responder<'py>(
-    py: Python<'py>,
-    ty: &Bound<'py, PyType>,
-    exchange: *mut Exchange,
-) -> RaisedResult<Bound<'py, PyAny>> {
-    new_instance::<ResponderObject>(py, ty, |obj| {
-        // SAFETY: obj is freshly allocated with ResponderObject's layout.
-        unsafe { (*obj).exchange = exchange };
-    })
-}
-
-/// Detaches the responder from its finished request.
-///
-/// # Safety
-/// `obj` must have been made by [`new_responder`]; the caller holds the GIL.
-pub unsafe fn expire_responder(obj: &Bound<'_, PyAny>) {
-    // SAFETY: per the contract obj has ResponderObject's layout.
-    unsafe { (*obj.as_ptr().cast::<ResponderObject>()).exchange = ptr::null_mut() };
 }
 
 static RESPONDER_METHODS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
@@ -67,21 +40,6 @@ static RESPONDER_METHODS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
     method_varargs(c"write", write, c"write(data) -> None"),
     ffi::PyMethodDef::zeroed(),
 ]);
-
-unsafe extern "C" fn responder_dealloc(obj: *mut ffi::PyObject) {
-    // SAFETY: called by CPython once; no Rust-owned fields.
-    unsafe { free_instance(obj) };
-}
-
-/// # Safety
-/// `obj` must be a ResponderObject; the caller holds the GIL.
-unsafe fn exchange_of<'a>(
-    py: Python<'_>,
-    obj: *mut ffi::PyObject,
-) -> RaisedResult<&'a mut Exchange> {
-    // SAFETY: per the contract.
-    unsafe { exchange_mut(py, (*obj.cast::<ResponderObject>()).exchange) }
-}
 
 /// A native string as latin-1 bytes (PEP 3333's rule for status and
 /// headers).
