@@ -152,6 +152,13 @@ unsafe extern "C" fn post_config(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         set_main_server(server);
         process::record_mpm();
+        // SAFETY: the main server's configuration is ours and live.
+        let config = unsafe { server_config_mut(server) }.clone();
+        // SAFETY: server->process is httpd's process record.
+        if !process::lazy(&config) && !unsafe { first_startup_pass(server) } {
+            // SAFETY: pconf is this generation's configuration pool.
+            unsafe { process::start_python_in_parent(&config, pconf) };
+        }
         // SAFETY: pconf is live; httpd copies the components into the
         // Server header (shown with ServerTokens Full).
         unsafe {
@@ -180,12 +187,38 @@ unsafe extern "C" fn post_config(
     }
 }
 
-unsafe extern "C" fn child_init(_pool: *mut ap::apr_pool_t, server: *mut ap::server_rec) {
+/// httpd reads its configuration twice at startup and only the second pass
+/// goes on to serve; nothing is worth initialising in the first. The mark
+/// lives in the process pool, which survives module reloads.
+unsafe fn first_startup_pass(server: *mut ap::server_rec) -> bool {
+    const KEY: &std::ffi::CStr = c"mod_wsgi_rs_startup_pass_done";
+    // SAFETY: the process pool is httpd's and lives as long as the process;
+    // the scoreboard only exists once the server has run (a restart).
+    unsafe {
+        if !ap::ap_scoreboard_image.is_null() {
+            return false;
+        }
+        let pool = (*(*server).process).pool;
+        let mut data: *mut c_void = ptr::null_mut();
+        ap::apr_pool_userdata_get(&mut data, KEY.as_ptr(), pool);
+        if !data.is_null() {
+            return false;
+        }
+        ap::apr_pool_userdata_set(
+            ptr::dangling::<c_void>(),
+            KEY.as_ptr(),
+            Some(ap::apr_pool_cleanup_null),
+            pool,
+        );
+        true
+    }
+}
+
+unsafe extern "C" fn child_init(pool: *mut ap::apr_pool_t, server: *mut ap::server_rec) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         set_main_server(server);
-        // SAFETY: the main server's configuration is ours and live.
-        let config = unsafe { server_config_mut(server) }.clone();
-        process::start_python(&config);
+        // SAFETY: httpd passes the main server and the child's pool.
+        unsafe { process::start_python_in_child(server, pool) };
     }));
     if outcome.is_err() {
         log::server(

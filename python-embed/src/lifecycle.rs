@@ -2,6 +2,7 @@
 
 use std::ffi::{CStr, CString};
 use std::mem::MaybeUninit;
+use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::ffi;
@@ -101,6 +102,26 @@ unsafe fn configure_and_initialize(
         (*config).configure_c_stdio = 0;
         (*config).parse_argv = 0;
         (*config).optimization_level = i32::from(settings.optimize);
+        (*config).write_bytecode = i32::from(settings.write_bytecode);
+        if let Some(seed) = settings.hash_seed {
+            (*config).use_hash_seed = 1;
+            (*config).hash_seed = std::os::raw::c_ulong::from(seed);
+        }
+        for option in &settings.warnings {
+            let option = c_string("warning option", option)?;
+            let wide = ffi::Py_DecodeLocale(option.as_ptr(), ptr::null_mut());
+            if wide.is_null() {
+                return Err("cannot decode a warning option".into());
+            }
+            let status = ffi::PyWideStringList_Append(&raw mut (*config).warnoptions, wide);
+            ffi::PyMem_RawFree(wide.cast());
+            if ffi::PyStatus_Exception(status) != 0 {
+                return Err(format!(
+                    "cannot add warning option: {}",
+                    status_message(&status)
+                ));
+            }
+        }
         match settings.home.as_deref().map(HomeSetting::for_home) {
             Some(HomeSetting::Prefix(prefix)) => {
                 set_config_string(config, &raw mut (*config).home, "python home", &prefix)?
@@ -134,4 +155,24 @@ unsafe fn configure_and_initialize(
         }
     }
     Ok(())
+}
+
+/// Runs every interpreter's `atexit` callbacks and finalises Python. Must be
+/// called on a thread that is not attached, once request threads have
+/// stopped. Afterwards [`initialize`] may be called again.
+pub fn finalize() {
+    if !is_initialized() {
+        return;
+    }
+    threads::end_all_interpreters();
+    threads::forget_after_finalize();
+    INITIALIZED.store(false, Ordering::Release);
+}
+
+/// In a child forked from a process that initialised Python: resets
+/// Python's locks and threading state for the child.
+pub fn after_fork_child() {
+    if is_initialized() {
+        threads::after_fork_child();
+    }
 }

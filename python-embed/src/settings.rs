@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// Everything that must be decided before `Py_InitializeFromConfig`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PythonSettings {
     /// `-O` level: 0, 1 or 2 (`sys.flags.optimize`).
     pub optimize: u8,
@@ -12,6 +12,25 @@ pub struct PythonSettings {
     pub home: Option<PathBuf>,
     /// What `sys.argv` is set to (`['mod_wsgi']` in mod_wsgi).
     pub argv0: String,
+    /// A fixed hash seed (PYTHONHASHSEED); `None` keeps hashing randomised.
+    pub hash_seed: Option<u32>,
+    /// Whether `.pyc` files are written (the opposite of `-B`).
+    pub write_bytecode: bool,
+    /// `-W` options, in order.
+    pub warnings: Vec<String>,
+}
+
+impl Default for PythonSettings {
+    fn default() -> Self {
+        PythonSettings {
+            optimize: 0,
+            home: None,
+            argv0: "python3".into(),
+            hash_seed: None,
+            write_bytecode: true,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// How a configured Python home is handed to CPython.

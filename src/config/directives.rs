@@ -8,7 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
 
-use super::{AliasEntry, CompiledRegex, DirConfig, ServerConfig, script_alias, values};
+use super::{
+    AliasEntry, CompiledRegex, DirConfig, ServerConfig, import_script, script_alias, values,
+};
 use crate::apache::c_str;
 use crate::module::server_config_mut;
 
@@ -97,6 +99,27 @@ unsafe extern "C" fn script_alias_directive(
     }
 }
 
+unsafe extern "C" fn import_script_directive(
+    cmd: *mut ap::cmd_parms,
+    _mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd passes live arguments.
+    unsafe {
+        guarded(cmd, "WSGIImportScript", || {
+            let script = import_script::parse("WSGIImportScript", &c_str(args))?;
+            if !script.process_group.is_empty() {
+                return Err(format!(
+                    "WSGIImportScript: process group '{}' has not been defined with WSGIDaemonProcess",
+                    script.process_group
+                ));
+            }
+            server_config(cmd).import_scripts.push(script);
+            Ok(())
+        })
+    }
+}
+
 macro_rules! take1_handler {
     ($fn_name:ident, $directive:literal, |$cmd:ident, $mconfig:ident, $value:ident| $body:expr) => {
         unsafe extern "C" fn $fn_name(
@@ -176,9 +199,87 @@ take1_handler!(
     }
 );
 
+take1_handler!(
+    application_group,
+    "WSGIApplicationGroup",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).application_group = Some(value);
+        Ok(())
+    }
+);
+
+take1_handler!(
+    script_reloading,
+    "WSGIScriptReloading",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).script_reloading = Some(values::on_off("WSGIScriptReloading", &value)?);
+        Ok(())
+    }
+);
+
+/// A global On/Off setting stored in the main server's configuration.
+macro_rules! global_flag {
+    ($fn_name:ident, $directive:literal, $field:ident, $invert:expr) => {
+        take1_handler!($fn_name, $directive, |cmd, _mconfig, value| {
+            global_only(cmd)?;
+            let on = values::on_off($directive, &value)?;
+            server_config(cmd).$field = Some(on != $invert);
+            Ok(())
+        });
+    };
+}
+
+global_flag!(
+    lazy_initialization,
+    "WSGILazyInitialization",
+    lazy_initialization,
+    false
+);
+global_flag!(
+    dont_write_bytecode,
+    "WSGIDontWriteBytecode",
+    dont_write_bytecode,
+    false
+);
+global_flag!(
+    restrict_stdout,
+    "WSGIRestrictStdout",
+    restrict_stdout,
+    false
+);
+global_flag!(restrict_stdin, "WSGIRestrictStdin", restrict_stdin, false);
+global_flag!(
+    restrict_signal,
+    "WSGIRestrictSignal",
+    restrict_signal,
+    false
+);
+
+take1_handler!(
+    python_hash_seed,
+    "WSGIPythonHashSeed",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        server_config(cmd).python_hash_seed =
+            Some(values::hash_seed("WSGIPythonHashSeed", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(
+    python_warnings,
+    "WSGIPythonWarnings",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        let option = values::warning_option("WSGIPythonWarnings", &value)?;
+        server_config(cmd).python_warnings.push(option);
+        Ok(())
+    }
+);
+
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 10]);
+pub struct CommandTable(pub [ap::command_rec; 20]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -254,6 +355,27 @@ pub static COMMANDS: CommandTable = CommandTable([
     ),
     take1(c"WSGIChunkedRequest", chunked_request, ap::OR_FILEINFO, c"On|Off: accept chunked request bodies"),
     take1(c"WSGIMapHEADToGET", map_head_to_get, ap::OR_FILEINFO, c"On|Off|Auto: present HEAD requests as GET"),
+    take1(
+        c"WSGIApplicationGroup",
+        application_group,
+        ap::ACCESS_CONF | ap::RSRC_CONF,
+        c"application group (Python sub-interpreter) name, or %{GLOBAL}, %{SERVER}, %{HOST}, %{RESOURCE}, %{ENV:name}",
+    ),
+    take1(c"WSGIScriptReloading", script_reloading, ap::OR_FILEINFO, c"On|Off: reload scripts whose file changed"),
+    raw_args(
+        c"WSGIImportScript",
+        import_script_directive,
+        std::ptr::null_mut(),
+        ap::RSRC_CONF,
+        c"path process-group=... application-group=...: load a script when a process starts",
+    ),
+    take1(c"WSGILazyInitialization", lazy_initialization, ap::RSRC_CONF, c"On|Off: initialise Python only after fork"),
+    take1(c"WSGIPythonHashSeed", python_hash_seed, ap::RSRC_CONF, c"random or 0..4294967295: Python hash seed"),
+    take1(c"WSGIDontWriteBytecode", dont_write_bytecode, ap::RSRC_CONF, c"On|Off: do not write .pyc files"),
+    take1(c"WSGIPythonWarnings", python_warnings, ap::RSRC_CONF, c"a Python -W warning option (repeatable)"),
+    take1(c"WSGIRestrictStdout", restrict_stdout, ap::RSRC_CONF, c"On|Off: make sys.stdout raise on use"),
+    take1(c"WSGIRestrictStdin", restrict_stdin, ap::RSRC_CONF, c"On|Off: make sys.stdin raise on use"),
+    take1(c"WSGIRestrictSignal", restrict_signal, ap::RSRC_CONF, c"On|Off: ignore signal.signal() registrations"),
     ap::command_rec {
         name: std::ptr::null(),
         func: ap::cmd_func { no_args: None },

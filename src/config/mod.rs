@@ -6,12 +6,14 @@
 
 pub mod directives;
 pub mod groups;
+pub mod import_script;
 pub mod script_alias;
 pub mod values;
 pub mod words;
 
 use std::path::PathBuf;
 
+pub use import_script::ImportScript;
 pub use script_alias::ScriptAlias;
 pub use values::MapHeadToGet;
 
@@ -39,6 +41,20 @@ pub struct ServerConfig {
     pub python_home: Option<PathBuf>,
     /// WSGIPythonPath (main server only).
     pub python_path: Option<Vec<PathBuf>>,
+    /// WSGILazyInitialization (main server only).
+    pub lazy_initialization: Option<bool>,
+    /// WSGIPythonHashSeed: `Some(None)` is "random".
+    pub python_hash_seed: Option<Option<u32>>,
+    /// WSGIDontWriteBytecode.
+    pub dont_write_bytecode: Option<bool>,
+    /// WSGIPythonWarnings, every occurrence in order.
+    pub python_warnings: Vec<String>,
+    /// WSGIRestrictStdout, WSGIRestrictStdin, WSGIRestrictSignal.
+    pub restrict_stdout: Option<bool>,
+    pub restrict_stdin: Option<bool>,
+    pub restrict_signal: Option<bool>,
+    /// WSGIImportScript lines of this server.
+    pub import_scripts: Vec<ImportScript>,
 }
 
 impl ServerConfig {
@@ -46,17 +62,28 @@ impl ServerConfig {
     pub fn merge(parent: &ServerConfig, child: &ServerConfig) -> ServerConfig {
         let mut aliases = child.aliases.clone();
         aliases.extend(parent.aliases.iter().cloned());
+        let pick = |c: &Option<PathBuf>, p: &Option<PathBuf>| c.clone().or_else(|| p.clone());
         ServerConfig {
             aliases,
             python_optimize: child.python_optimize.or(parent.python_optimize),
-            python_home: child
-                .python_home
-                .clone()
-                .or_else(|| parent.python_home.clone()),
+            python_home: pick(&child.python_home, &parent.python_home),
             python_path: child
                 .python_path
                 .clone()
                 .or_else(|| parent.python_path.clone()),
+            lazy_initialization: child.lazy_initialization.or(parent.lazy_initialization),
+            python_hash_seed: child.python_hash_seed.or(parent.python_hash_seed),
+            dont_write_bytecode: child.dont_write_bytecode.or(parent.dont_write_bytecode),
+            python_warnings: if child.python_warnings.is_empty() {
+                parent.python_warnings.clone()
+            } else {
+                child.python_warnings.clone()
+            },
+            restrict_stdout: child.restrict_stdout.or(parent.restrict_stdout),
+            restrict_stdin: child.restrict_stdin.or(parent.restrict_stdin),
+            restrict_signal: child.restrict_signal.or(parent.restrict_signal),
+            // Each server keeps its own; start-up walks every server.
+            import_scripts: child.import_scripts.clone(),
         }
     }
 }
@@ -66,6 +93,8 @@ impl ServerConfig {
 /// section of that server inherits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirConfig {
+    pub application_group: Option<String>,
+    pub script_reloading: Option<bool>,
     pub callable_object: Option<String>,
     pub pass_authorization: Option<bool>,
     pub chunked_request: Option<bool>,
@@ -75,6 +104,11 @@ pub struct DirConfig {
 impl DirConfig {
     pub fn merge(parent: &DirConfig, child: &DirConfig) -> DirConfig {
         DirConfig {
+            application_group: child
+                .application_group
+                .clone()
+                .or_else(|| parent.application_group.clone()),
+            script_reloading: child.script_reloading.or(parent.script_reloading),
             callable_object: child
                 .callable_object
                 .clone()
@@ -96,6 +130,7 @@ pub struct RequestConfig {
     pub pass_authorization: bool,
     pub chunked_request: bool,
     pub map_head_to_get: MapHeadToGet,
+    pub script_reloading: bool,
 }
 
 /// What a matching script alias says about the request, handed from the
@@ -117,6 +152,7 @@ impl RequestConfig {
             application_group: alias
                 .application_group
                 .clone()
+                .or_else(|| dir.application_group.clone())
                 .unwrap_or_else(|| groups::RESOURCE.to_string()),
             callable_object: alias
                 .callable_object
@@ -129,6 +165,7 @@ impl RequestConfig {
                 .unwrap_or(false),
             chunked_request: dir.chunked_request.unwrap_or(false),
             map_head_to_get: dir.map_head_to_get.unwrap_or_default(),
+            script_reloading: dir.script_reloading.unwrap_or(true),
         }
     }
 }
@@ -195,6 +232,25 @@ mod tests {
         assert_eq!(rc.application_group, "%{RESOURCE}");
         assert!(!rc.pass_authorization && !rc.chunked_request);
         assert_eq!(rc.map_head_to_get, MapHeadToGet::Auto);
+        assert!(rc.script_reloading);
+    }
+
+    #[test]
+    fn application_group_from_directory_unless_the_alias_says() {
+        let dir = DirConfig {
+            application_group: Some("from-dir".into()),
+            ..DirConfig::default()
+        };
+        let plain = RequestConfig::resolve(&dir, &AliasOverrides::default());
+        assert_eq!(plain.application_group, "from-dir");
+        let overrides = AliasOverrides {
+            application_group: Some("from-alias".into()),
+            ..AliasOverrides::default()
+        };
+        assert_eq!(
+            RequestConfig::resolve(&dir, &overrides).application_group,
+            "from-alias"
+        );
     }
 
     #[test]

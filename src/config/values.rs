@@ -90,6 +90,42 @@ pub fn callable_object(directive: &str, value: &str) -> Result<String, String> {
     Ok(value.to_string())
 }
 
+/// WSGIPythonHashSeed: `random` (hashing stays randomised) or a seed in
+/// 0..=4294967295, as PYTHONHASHSEED.
+pub fn hash_seed(directive: &str, value: &str) -> Result<Option<u32>, String> {
+    if value == "random" {
+        return Ok(None);
+    }
+    if !value.is_empty()
+        && value.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(seed) = value.parse::<u32>()
+    {
+        return Ok(Some(seed));
+    }
+    Err(format!(
+        "{directive} must be \"random\" or an integer in range [0; 4294967295], not '{value}'"
+    ))
+}
+
+/// WSGIPythonWarnings: one `-W` option, `action:message:category:module:lineno`
+/// with at most five fields, the action one of Python's.
+pub fn warning_option(directive: &str, value: &str) -> Result<String, String> {
+    let fields: Vec<&str> = value.split(':').collect();
+    let action = fields[0];
+    let known = [
+        "default", "error", "ignore", "always", "all", "module", "once", "d", "e", "i", "a", "m",
+        "o",
+    ];
+    if fields.len() > 5
+        || !(action.is_empty() || known.iter().any(|k| k.eq_ignore_ascii_case(action)))
+    {
+        return Err(format!(
+            "{directive}: '{value}' is not a Python warning option (action:message:category:module:lineno)"
+        ));
+    }
+    Ok(value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +186,30 @@ mod tests {
             Ok(vec![PathBuf::from("/a"), PathBuf::from("/b")])
         );
         assert!(python_path("X", ":").is_err());
+    }
+
+    #[test]
+    fn hash_seed_is_random_or_a_u32() {
+        assert_eq!(hash_seed("X", "random"), Ok(None));
+        assert_eq!(hash_seed("X", "0"), Ok(Some(0)));
+        assert_eq!(hash_seed("X", "4294967295"), Ok(Some(u32::MAX)));
+        for bad in ["4294967296", "-1", "abc", "", "+5", "Random"] {
+            assert!(
+                hash_seed("WSGIPythonHashSeed", bad)
+                    .unwrap_err()
+                    .contains("WSGIPythonHashSeed"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn warning_options_are_checked() {
+        assert!(warning_option("X", "ignore::DeprecationWarning").is_ok());
+        assert!(warning_option("X", "error").is_ok());
+        assert!(warning_option("X", "default:msg:UserWarning:mod:10").is_ok());
+        assert!(warning_option("W", "shout").unwrap_err().starts_with("W"));
+        assert!(warning_option("W", "a:b:c:d:e:f").is_err());
     }
 
     #[test]

@@ -112,7 +112,14 @@ pub unsafe fn build(r: *mut ap::request_rec, keys: &WsgiKeys<'_>) -> CgiEnviron 
         set("mod_wsgi.callable_object", keys.callable_object.as_bytes());
         set("mod_wsgi.request_handler", c_str((*r).handler).as_bytes());
         set("mod_wsgi.handler_script", b"");
-        set("mod_wsgi.script_reloading", b"1");
+        set(
+            "mod_wsgi.script_reloading",
+            if keys.config.script_reloading {
+                b"1"
+            } else {
+                b"0"
+            },
+        );
         let local = (*c).local_addr;
         if !local.is_null() {
             set(

@@ -8,7 +8,7 @@ use std::path::Path;
 use apache_sys as ap;
 use pyo3::prelude::*;
 use python_embed::raised::take_traceback_lines;
-use python_embed::threads::with_main_interpreter;
+use python_embed::threads::with_interpreter;
 use python_embed::{PyResultExt, Raised};
 
 use super::backend::{RequestBackend, RequestLogger};
@@ -20,9 +20,9 @@ use crate::config::{AliasOverrides, RequestConfig};
 use crate::module::dir_config;
 use crate::process;
 use crate::wsgi::backend::Level;
+use crate::wsgi::interpreter::interpreter_for;
 use crate::wsgi::run::{Completion, RunRequest, run_application};
 use crate::wsgi::script::load_script;
-use crate::wsgi::types::main_types;
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
@@ -230,11 +230,15 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             );
             return INTERNAL_ERROR;
         }
-        let Some(types) = main_types() else {
-            script_error(r, "Python interpreter was not prepared", &filename);
-            return INTERNAL_ERROR;
+        let target = match interpreter_for(&application_group) {
+            Ok(target) => target,
+            Err(lines) => {
+                for line in lines {
+                    script_error(r, &line, &filename);
+                }
+                return INTERNAL_ERROR;
+            }
         };
-
         let mut backend = RequestBackend::new(r);
         let logger = RequestLogger::new(r);
         let request = RunRequest {
@@ -243,13 +247,15 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             facts: process::server_facts(),
             head_request: (*r).header_only != 0,
         };
-        let completion = with_main_interpreter(|py| {
-            let app = load_script(py, Path::new(&filename), true).and_then(|module| {
-                match module.getattr_opt(callable.as_str()).raised(py)? {
-                    Some(app) => Ok(Some(app)),
-                    None => Ok(None),
-                }
-            });
+        let types = &target.types;
+        let completion = with_interpreter(target.interpreter, |py| {
+            let app =
+                load_script(py, Path::new(&filename), config.script_reloading).and_then(|module| {
+                    match module.getattr_opt(callable.as_str()).raised(py)? {
+                        Some(app) => Ok(Some(app)),
+                        None => Ok(None),
+                    }
+                });
             match app {
                 Ok(Some(app)) => run_application(py, types, &app, &request, &mut backend, &logger),
                 Ok(None) => {

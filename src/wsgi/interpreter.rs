@@ -1,35 +1,155 @@
-//! Preparing an interpreter for WSGI: the adapter's types, `sys.stdout` and
-//! `sys.stderr` into Apache's error log, and extra module directories.
+//! Application groups: one Python interpreter per group in each process —
+//! the main interpreter for `%{GLOBAL}` (the empty name), a sub-interpreter
+//! for any other name, created on first use and kept for the life of the
+//! process. Each is prepared the same way: the adapter's types, `sys.stdout`
+//! and `sys.stderr` into Apache's error log (or restricted), the `mod_wsgi`
+//! module, extra module directories and the signal restriction.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
-use python_embed::{PyResultExt, RaisedResult};
+use pyo3::types::{PyList, PySlice};
+use python_embed::raised::take_traceback_lines;
+use python_embed::threads::{
+    Interpreter, is_attached, new_sub_interpreter, with_interpreter, with_main_interpreter,
+};
+use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::log::new_log;
-use super::types::{WsgiTypes, init_main_types};
+use super::python_module::{self, ProcessFacts};
+use super::restrict::{new_restricted, restrict_signal};
+use super::types::WsgiTypes;
 
-/// Prepares the main interpreter (once per process, after Python is
-/// initialised). `python_path` is WSGIPythonPath; a directory that cannot be
-/// added is reported through `report` (with its traceback) and skipped, as
-/// mod_wsgi does, rather than making Python unusable.
-pub fn prepare_main_interpreter(
-    py: Python<'_>,
-    python_path: &[PathBuf],
-    report: impl Fn(&str),
-) -> RaisedResult<&'static WsgiTypes> {
-    let types = init_main_types(py)?;
+/// How every interpreter of this process is prepared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterpreterSetup {
+    /// WSGIPythonPath (or a daemon's python-path).
+    pub python_path: Vec<PathBuf>,
+    pub restrict_stdout: bool,
+    pub restrict_stdin: bool,
+    pub restrict_signal: bool,
+    pub facts: ProcessFacts,
+}
+
+/// A prepared interpreter for one application group.
+pub struct WsgiInterpreter {
+    pub interpreter: Interpreter,
+    pub group: String,
+    pub types: WsgiTypes,
+}
+
+static SETUP: Mutex<Option<Arc<InterpreterSetup>>> = Mutex::new(None);
+static INTERPRETERS: Mutex<Option<HashMap<String, Arc<WsgiInterpreter>>>> = Mutex::new(None);
+/// Serialises creating interpreters. Only taken by threads not attached to
+/// Python: creation runs Python code that may release the GIL, and a thread
+/// waiting here while holding the GIL would deadlock the creator.
+static CREATING: Mutex<()> = Mutex::new(());
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records how interpreters are prepared; called once Python is up.
+pub fn configure(setup: InterpreterSetup) {
+    *lock(&SETUP) = Some(Arc::new(setup));
+}
+
+/// Forgets every interpreter (after Python was finalised).
+pub fn forget_all() {
+    *lock(&INTERPRETERS) = None;
+}
+
+fn existing(group: &str) -> Option<Arc<WsgiInterpreter>> {
+    lock(&INTERPRETERS)
+        .as_ref()
+        .and_then(|all| all.get(group).cloned())
+}
+
+/// The interpreter of `group` (already expanded; `""` is the main one),
+/// creating and preparing it on first use. On failure, returns the lines
+/// to log. Must be called by a thread that is not attached to Python.
+pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, Vec<String>> {
+    if let Some(found) = existing(group) {
+        return Ok(found);
+    }
+    debug_assert!(!is_attached(), "interpreter_for called while attached");
+    let _creating = lock(&CREATING);
+    if let Some(found) = existing(group) {
+        return Ok(found);
+    }
+    let setup = lock(&SETUP).clone().ok_or_else(|| {
+        vec!["Python interpreters are not configured in this process".to_string()]
+    })?;
+    let interpreter = if group.is_empty() {
+        Interpreter::main()
+    } else {
+        with_main_interpreter(new_sub_interpreter).map_err(|e| {
+            vec![format!(
+                "Cannot create the Python interpreter for application group '{group}': {e}"
+            )]
+        })?
+    };
+    let types = with_interpreter(interpreter, |py| match prepare(py, group, &setup) {
+        Ok(types) => Ok(types),
+        Err(Raised { .. }) => {
+            let mut lines = vec![format!(
+                "Cannot prepare the Python interpreter for application group '{group}':"
+            )];
+            lines.extend(take_traceback_lines(py));
+            Err(lines)
+        }
+    })?;
+    let prepared = Arc::new(WsgiInterpreter {
+        interpreter,
+        group: group.to_string(),
+        types,
+    });
+    lock(&INTERPRETERS)
+        .get_or_insert_with(HashMap::new)
+        .insert(group.to_string(), prepared.clone());
+    Ok(prepared)
+}
+
+fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResult<WsgiTypes> {
+    let types = WsgiTypes::create(py)?;
     let sys = py.import("sys").raised(py)?;
     let log_type = types.log(py);
-    let stdout = new_log(py, &log_type, std::ptr::null_mut(), c"<stdout>")?;
-    let stderr = new_log(py, &log_type, std::ptr::null_mut(), c"<stderr>")?;
+    let stdout = if setup.restrict_stdout {
+        new_restricted(py, &types.restricted(py), c"sys.stdout")?
+    } else {
+        new_log(py, &log_type, std::ptr::null_mut(), c"<stdout>")?
+    };
     sys.setattr("stdout", stdout).raised(py)?;
-    sys.setattr("stderr", stderr).raised(py)?;
-    if add_site_dirs(py, python_path).is_err() {
-        report("Call to 'site.addsitedir()' failed for WSGIPythonPath; continuing without it.");
-        for line in python_embed::raised::take_traceback_lines(py) {
-            report(&line);
+    sys.setattr(
+        "stderr",
+        new_log(py, &log_type, std::ptr::null_mut(), c"<stderr>")?,
+    )
+    .raised(py)?;
+    if setup.restrict_stdin {
+        sys.setattr(
+            "stdin",
+            new_restricted(py, &types.restricted(py), c"sys.stdin")?,
+        )
+        .raised(py)?;
+    }
+    sys.setattr("argv", PyList::new(py, ["mod_wsgi"]).raised(py)?)
+        .raised(py)?;
+    if setup.restrict_signal {
+        restrict_signal(py, &types.signal_intercept(py))?;
+    }
+    python_module::install(py, group, &setup.facts, types.file_wrapper(py).as_any())?;
+    if add_site_dirs(py, &setup.python_path).is_err() {
+        super::log::log_to_server(
+            super::backend::Level::Error,
+            &format!(
+                "mod_wsgi (pid={}): Call to 'site.addsitedir()' failed for WSGIPythonPath; continuing without it.",
+                std::process::id()
+            ),
+        );
+        for line in take_traceback_lines(py) {
+            super::log::log_to_server(super::backend::Level::Error, &line);
         }
     }
     Ok(types)
@@ -76,7 +196,6 @@ pub fn add_site_dirs(py: Python<'_>, dirs: &[PathBuf]) -> RaisedResult<()> {
         }
     }
     let reordered = PyList::new(py, added.into_iter().chain(kept)).raised(py)?;
-    path.set_item(pyo3::types::PySlice::full(py), reordered)
-        .raised(py)?;
+    path.set_item(PySlice::full(py), reordered).raised(py)?;
     Ok(())
 }

@@ -32,7 +32,7 @@ pub fn set_server_log(log: ServerLog) {
     let _ = SERVER_LOG.set(log);
 }
 
-fn log_to_server(level: Level, line: &str) {
+pub fn log_to_server(level: Level, line: &str) {
     match SERVER_LOG.get() {
         Some(log) => log(level, line),
         None => eprintln!("{line}"),

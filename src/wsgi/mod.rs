@@ -10,6 +10,8 @@ pub mod headers;
 pub mod input;
 pub mod interpreter;
 pub mod log;
+pub mod python_module;
+pub mod restrict;
 pub mod run;
 pub mod script;
 pub mod start_response;

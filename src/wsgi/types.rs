@@ -1,7 +1,5 @@
 //! The Python types of the adapter, made once per interpreter.
 
-use std::sync::OnceLock;
-
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 use python_embed::RaisedResult;
@@ -9,6 +7,7 @@ use python_embed::RaisedResult;
 use super::file_wrapper::create_file_wrapper_type;
 use super::input::create_input_type;
 use super::log::create_log_type;
+use super::restrict::{create_restricted_type, create_signal_intercept_type};
 use super::start_response::create_responder_type;
 
 /// Strong references to the adapter's type objects in one interpreter.
@@ -18,6 +17,8 @@ pub struct WsgiTypes {
     responder: *mut pyo3::ffi::PyObject,
     log: *mut pyo3::ffi::PyObject,
     file_wrapper: *mut pyo3::ffi::PyObject,
+    restricted: *mut pyo3::ffi::PyObject,
+    signal_intercept: *mut pyo3::ffi::PyObject,
 }
 
 // SAFETY: the pointers are only dereferenced by threads attached to the
@@ -33,6 +34,8 @@ impl WsgiTypes {
             responder: create_responder_type(py)?.into_ptr(),
             log: create_log_type(py)?.into_ptr(),
             file_wrapper: create_file_wrapper_type(py)?.into_ptr(),
+            restricted: create_restricted_type(py)?.into_ptr(),
+            signal_intercept: create_signal_intercept_type(py)?.into_ptr(),
         })
     }
 
@@ -57,20 +60,12 @@ impl WsgiTypes {
     pub fn file_wrapper<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
         Self::borrow(py, self.file_wrapper)
     }
-}
 
-static MAIN_INTERPRETER_TYPES: OnceLock<WsgiTypes> = OnceLock::new();
-
-/// Creates the main interpreter's types (once).
-pub fn init_main_types(py: Python<'_>) -> RaisedResult<&'static WsgiTypes> {
-    if let Some(types) = MAIN_INTERPRETER_TYPES.get() {
-        return Ok(types);
+    pub fn restricted<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.restricted)
     }
-    let types = WsgiTypes::create(py)?;
-    Ok(MAIN_INTERPRETER_TYPES.get_or_init(|| types))
-}
 
-/// The main interpreter's types, once created.
-pub fn main_types() -> Option<&'static WsgiTypes> {
-    MAIN_INTERPRETER_TYPES.get()
+    pub fn signal_intercept<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.signal_intercept)
+    }
 }
