@@ -305,11 +305,16 @@ unsafe extern "C" fn finalize_in_child(_data: *mut std::ffi::c_void) -> ap::apr_
         return 0;
     }
     // A hung atexit callback or thread must not keep the process alive:
-    // after the timeout, SIGALRM's default action ends it.
-    // SAFETY: resetting SIGALRM and arming an alarm are async-signal-safe;
-    // Apache does not use SIGALRM.
+    // after the timeout, SIGALRM's default action ends it. Threaded MPMs
+    // block signals in their threads, so it is unblocked on this one.
+    // SAFETY: resetting SIGALRM, changing this thread's mask and arming an
+    // alarm are async-signal-safe; Apache does not use SIGALRM.
     unsafe {
         libc::signal(libc::SIGALRM, libc::SIG_DFL);
+        let mut alarm_only: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut alarm_only);
+        libc::sigaddset(&mut alarm_only, libc::SIGALRM);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &alarm_only, std::ptr::null_mut());
         libc::alarm(SHUTDOWN_TIMEOUT_SECONDS);
     }
     log::server(

@@ -371,18 +371,6 @@ fn chunked_request_bodies(mpm: Mpm, mode: Mode) {
     );
 }
 
-/// Sends one request on `stream` (kept alive) and reads its response.
-fn keepalive_request(stream: &mut TcpStream, method: &str, target: &str, body: &[u8]) -> Response {
-    write!(
-        stream,
-        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .unwrap();
-    stream.write_all(body).unwrap();
-    read_response(stream, false)
-}
-
 /// A body the application leaves (partly) unread is discarded by the
 /// server; the connection goes on with the next request.
 fn unread_body_is_discarded(mpm: Mpm, mode: Mode) {

@@ -400,6 +400,26 @@ pub fn read_raw_head(stream: &mut impl Read) -> String {
     String::from_utf8_lossy(&head).into_owned()
 }
 
+/// Sends one request on `stream`, keeping the connection open (so the
+/// next request reaches the same Apache process), and reads its response.
+pub fn keepalive_request(
+    stream: &mut TcpStream,
+    method: &str,
+    target: &str,
+    body: &[u8],
+) -> Response {
+    write!(
+        stream,
+        "{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("cannot send the request");
+    stream
+        .write_all(body)
+        .expect("cannot send the request body");
+    read_response(stream, method.eq_ignore_ascii_case("HEAD"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

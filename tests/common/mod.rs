@@ -13,6 +13,8 @@ pub mod venv;
 pub mod wsgi;
 
 pub use apache::{Apache, Mpm, ServerBuilder, StartError, assert_refused, module_path};
-pub use http::{Response, chunked, read_raw_head, read_response, try_read_response};
+pub use http::{
+    Response, chunked, keepalive_request, read_raw_head, read_response, try_read_response,
+};
 pub use venv::{site_packages, test_venv};
 pub use wsgi::{Mode, SiteBuilder, apps_dir};
