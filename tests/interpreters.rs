@@ -417,6 +417,15 @@ fn atexit_runs_when_a_child_exits(mpm: Mpm, mode: Mode) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+    // A full stop (SIGTERM to the children) runs them too.
+    let pid = apache.get("/sub").text();
+    apache.stop();
+    let marker = exits.join(format!("{pid}-subgroup"));
+    assert!(
+        marker.exists(),
+        "atexit did not run on stop in pid {pid}\n{}",
+        apache.error_log()
+    );
     let log = apache.error_log();
     assert!(
         !log.contains("Fatal Python error") && !log.contains("exit signal"),

@@ -163,6 +163,43 @@ fn bad_directives_stop_apache_naming_the_directive() {
             "<VirtualHost *:80>\nWSGIPythonHome /usr\n</VirtualHost>",
             "WSGIPythonHome",
         ),
+        ("WSGIPythonHashSeed sometimes", "WSGIPythonHashSeed"),
+        ("WSGIPythonHashSeed 4294967296", "WSGIPythonHashSeed"),
+        ("WSGILazyInitialization maybe", "WSGILazyInitialization"),
+        ("WSGIDontWriteBytecode yes", "WSGIDontWriteBytecode"),
+        (
+            "WSGIPythonWarnings shout::UserWarning",
+            "WSGIPythonWarnings",
+        ),
+        ("WSGIRestrictStdout 1", "WSGIRestrictStdout"),
+        ("WSGIRestrictStdin 1", "WSGIRestrictStdin"),
+        ("WSGIRestrictSignal 1", "WSGIRestrictSignal"),
+        ("WSGIScriptReloading sometimes", "WSGIScriptReloading"),
+        ("WSGIImportScript /a.wsgi", "WSGIImportScript"),
+        (
+            "WSGIImportScript /a.wsgi process-group=%{GLOBAL}",
+            "WSGIImportScript",
+        ),
+        (
+            "WSGIImportScript /a.wsgi process-group=daemon application-group=x",
+            "WSGIImportScript",
+        ),
+        (
+            "<Location /y>\nWSGIImportScript /a.wsgi process-group=%{GLOBAL} application-group=x\n</Location>",
+            "WSGIImportScript",
+        ),
+        (
+            "<Location /y>\nWSGIRestrictSignal Off\n</Location>",
+            "WSGIRestrictSignal",
+        ),
+        (
+            "<VirtualHost *:80>\nWSGILazyInitialization Off\n</VirtualHost>",
+            "WSGILazyInitialization",
+        ),
+        (
+            "<VirtualHost *:80>\nWSGIRestrictSignal Off\n</VirtualHost>",
+            "WSGIRestrictSignal",
+        ),
     ] {
         assert_refused(conf, directive);
     }
