@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use apache_sys as ap;
 use python_embed::raised::take_traceback_lines;
 use python_embed::threads::{is_attached, with_interpreter};
-use python_embed::{PythonSettings, lifecycle};
+use python_embed::{HashSeed, PythonSettings, lifecycle};
 
 use crate::apache::log;
 use crate::config::{ImportScript, ServerConfig};
@@ -128,7 +128,11 @@ pub fn python_settings(config: &ServerConfig) -> PythonSettings {
         optimize: config.python_optimize.unwrap_or(0),
         home: config.python_home.clone(),
         argv0: "mod_wsgi".into(),
-        hash_seed: config.python_hash_seed.flatten(),
+        hash_seed: match config.python_hash_seed {
+            None => HashSeed::Default,
+            Some(None) => HashSeed::Random,
+            Some(Some(seed)) => HashSeed::Fixed(seed),
+        },
         write_bytecode: !config.dont_write_bytecode.unwrap_or(false),
         warnings: config.python_warnings.clone(),
     }

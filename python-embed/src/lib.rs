@@ -19,4 +19,4 @@ pub mod threads;
 
 pub use pyo3;
 pub use raised::{PyResultExt, Raised, RaisedResult};
-pub use settings::PythonSettings;
+pub use settings::{HashSeed, PythonSettings};

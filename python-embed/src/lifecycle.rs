@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::ffi;
 
-use crate::settings::{HomeSetting, PythonSettings};
+use crate::settings::{HashSeed, HomeSetting, PythonSettings};
 use crate::threads;
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
@@ -103,9 +103,16 @@ unsafe fn configure_and_initialize(
         (*config).parse_argv = 0;
         (*config).optimization_level = i32::from(settings.optimize);
         (*config).write_bytecode = i32::from(settings.write_bytecode);
-        if let Some(seed) = settings.hash_seed {
-            (*config).use_hash_seed = 1;
-            (*config).hash_seed = std::os::raw::c_ulong::from(seed);
+        match settings.hash_seed {
+            HashSeed::Default => {}
+            HashSeed::Random => {
+                (*config).use_hash_seed = 0;
+                (*config).hash_seed = 0;
+            }
+            HashSeed::Fixed(seed) => {
+                (*config).use_hash_seed = 1;
+                (*config).hash_seed = std::os::raw::c_ulong::from(seed);
+            }
         }
         for option in &settings.warnings {
             let option = c_string("warning option", option)?;

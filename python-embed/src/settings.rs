@@ -12,12 +12,25 @@ pub struct PythonSettings {
     pub home: Option<PathBuf>,
     /// What `sys.argv` is set to (`['mod_wsgi']` in mod_wsgi).
     pub argv0: String,
-    /// A fixed hash seed (PYTHONHASHSEED); `None` keeps hashing randomised.
-    pub hash_seed: Option<u32>,
+    /// String hashing: Python's default (honouring PYTHONHASHSEED),
+    /// always random, or a fixed seed.
+    pub hash_seed: HashSeed,
     /// Whether `.pyc` files are written (the opposite of `-B`).
     pub write_bytecode: bool,
     /// `-W` options, in order.
     pub warnings: Vec<String>,
+}
+
+/// How `str` hashes are seeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HashSeed {
+    /// Python decides (PYTHONHASHSEED in the environment, else random).
+    #[default]
+    Default,
+    /// Randomised, whatever the environment says.
+    Random,
+    /// A fixed seed.
+    Fixed(u32),
 }
 
 impl Default for PythonSettings {
@@ -26,7 +39,7 @@ impl Default for PythonSettings {
             optimize: 0,
             home: None,
             argv0: "python3".into(),
-            hash_seed: None,
+            hash_seed: HashSeed::Default,
             write_bytecode: true,
             warnings: Vec::new(),
         }

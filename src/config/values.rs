@@ -108,20 +108,23 @@ pub fn hash_seed(directive: &str, value: &str) -> Result<Option<u32>, String> {
 }
 
 /// WSGIPythonWarnings: one `-W` option, `action:message:category:module:lineno`
-/// with at most five fields, the action one of Python's.
+/// with at most five fields. The action is checked as Python does: empty,
+/// `all`, or the start of one of its actions (case matters).
 pub fn warning_option(directive: &str, value: &str) -> Result<String, String> {
     let fields: Vec<&str> = value.split(':').collect();
     let action = fields[0];
-    let known = [
-        "default", "error", "ignore", "always", "all", "module", "once", "d", "e", "i", "a", "m",
-        "o",
-    ];
-    if fields.len() > 5
-        || !(action.is_empty() || known.iter().any(|k| k.eq_ignore_ascii_case(action)))
-    {
+    let actions = ["default", "always", "ignore", "module", "once", "error"];
+    let known = action == "all" || actions.iter().any(|a| a.starts_with(action));
+    if fields.len() > 5 || !known {
         return Err(format!(
             "{directive}: '{value}' is not a Python warning option (action:message:category:module:lineno)"
         ));
+    }
+    if let Some(line) = fields.get(4)
+        && !line.is_empty()
+        && line.parse::<u32>().is_err()
+    {
+        return Err(format!("{directive}: '{value}' has an invalid line number"));
     }
     Ok(value.to_string())
 }
@@ -208,7 +211,14 @@ mod tests {
         assert!(warning_option("X", "ignore::DeprecationWarning").is_ok());
         assert!(warning_option("X", "error").is_ok());
         assert!(warning_option("X", "default:msg:UserWarning:mod:10").is_ok());
+        assert!(warning_option("X", "ign::DeprecationWarning").is_ok());
+        assert!(warning_option("X", "all").is_ok());
         assert!(warning_option("W", "shout").unwrap_err().starts_with("W"));
+        assert!(
+            warning_option("W", "Error").is_err(),
+            "Python's actions are lower case"
+        );
+        assert!(warning_option("W", "error::UserWarning::x").is_err());
         assert!(warning_option("W", "a:b:c:d:e:f").is_err());
     }
 
