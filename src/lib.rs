@@ -10,6 +10,7 @@
 
 pub mod apache;
 pub mod config;
+pub mod daemon;
 pub mod embedded;
 pub mod module;
 pub mod process;
