@@ -1,0 +1,87 @@
+//! The daemon process groups of the running configuration: what the
+//! parent starts and supervises, and what Apache children forward to. Set
+//! up by the parent in post_config; children inherit it through fork.
+
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use apache_sys as ap;
+
+use super::options::DaemonOptions;
+use super::privileges::Identity;
+
+/// A server_rec pointer that can sit in the registry (only dereferenced by
+/// the process that owns the configuration, on the thread using it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRef(pub *mut ap::server_rec);
+// SAFETY: see the type's comment; server records live as long as the
+// configuration generation that the registry belongs to.
+unsafe impl Send for ServerRef {}
+// SAFETY: as above.
+unsafe impl Sync for ServerRef {}
+
+#[derive(Debug)]
+pub struct DaemonGroup {
+    pub options: DaemonOptions,
+    /// Position in the configuration (socket names use it).
+    pub index: usize,
+    /// The server (virtual host) the group was defined in.
+    pub server: ServerRef,
+    pub server_hostname: String,
+    /// Defined in a virtual host rather than at server level.
+    pub in_virtual_host: bool,
+    pub identity: Identity,
+    /// Working directory of the processes.
+    pub home: PathBuf,
+    pub socket_path: PathBuf,
+    /// The listening socket, created by the parent and shared by the
+    /// group's processes.
+    pub listener: RawFd,
+    pub socket_timeout: Duration,
+}
+
+impl DaemonGroup {
+    pub fn name(&self) -> &str {
+        &self.options.name
+    }
+
+    /// Whether a request on a server named `hostname` may use the group:
+    /// groups defined at server level serve everyone, those of a virtual
+    /// host only virtual hosts with the same ServerName (as mod_wsgi).
+    pub fn accessible_from(&self, hostname: &str) -> bool {
+        !self.in_virtual_host || self.server_hostname == hostname
+    }
+}
+
+static ACTIVE: Mutex<Vec<Arc<DaemonGroup>>> = Mutex::new(Vec::new());
+
+fn active() -> MutexGuard<'static, Vec<Arc<DaemonGroup>>> {
+    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Replaces the registry (parent, post_config).
+pub fn set_active(groups: Vec<Arc<DaemonGroup>>) {
+    *active() = groups;
+}
+
+pub fn all() -> Vec<Arc<DaemonGroup>> {
+    active().clone()
+}
+
+pub fn find(name: &str) -> Option<Arc<DaemonGroup>> {
+    active().iter().find(|g| g.name() == name).cloned()
+}
+
+/// Closes every group's listening socket except `keep` (Apache children
+/// keep none; a daemon keeps its own).
+pub fn close_listeners_except(keep: Option<&str>) {
+    for group in active().iter() {
+        if Some(group.name()) != keep && group.listener >= 0 {
+            // SAFETY: the descriptor was inherited from the parent and is
+            // not used in this process.
+            unsafe { libc::close(group.listener) };
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! UNIX sockets between Apache children and daemon processes: the
+//! listening socket the parent creates, connecting with retries, the peer's
+//! credentials, and reading/writing protocol frames with timeouts.
+
+use std::ffi::CString;
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::protocol::{DecodeError, Decoder, FRAME_HEADER, Frame, encode};
+
+fn os_error(what: &str, path: &Path) -> String {
+    format!("{what} {}: {}", path.display(), io::Error::last_os_error())
+}
+
+fn socket_address(path: &Path) -> Result<(libc::sockaddr_un, libc::socklen_t), String> {
+    // SAFETY: an all-zero sockaddr_un is valid.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() >= address.sun_path.len() {
+        return Err(format!(
+            "socket path {} is too long for a UNIX socket",
+            path.display()
+        ));
+    }
+    for (slot, &b) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = b as libc::c_char;
+    }
+    let length = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    Ok((address, length))
+}
+
+/// Creates the listening socket of a process group: mode 0700, owned by
+/// `owner` (Apache's user, whose children connect), so no other user can
+/// connect at all.
+pub fn create_listener(path: &Path, backlog: u32, owner: u32) -> Result<RawFd, String> {
+    let (address, length) = socket_address(path)?;
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| "socket path has a NUL byte".to_string())?;
+    // SAFETY: plain socket system calls with valid arguments; the
+    // descriptor is closed on every error path.
+    unsafe {
+        libc::unlink(c_path.as_ptr());
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(os_error("cannot create socket", path));
+        }
+        let fail = |what: &str| {
+            let message = os_error(what, path);
+            libc::close(fd);
+            message
+        };
+        if libc::bind(fd, (&address as *const libc::sockaddr_un).cast(), length) != 0 {
+            return Err(fail("cannot bind socket"));
+        }
+        if libc::chmod(c_path.as_ptr(), 0o700) != 0 {
+            return Err(fail("cannot set the mode of socket"));
+        }
+        if libc::chown(c_path.as_ptr(), owner, u32::MAX) != 0 && libc::geteuid() == 0 {
+            return Err(fail("cannot set the owner of socket"));
+        }
+        if libc::listen(fd, backlog.min(i32::MAX as u32) as i32) != 0 {
+            return Err(fail("cannot listen on socket"));
+        }
+        Ok(fd)
+    }
+}
+
+/// Why a connection to a daemon could not be made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Nothing accepted in time (no socket yet, backlog full): 503.
+    Unavailable(String),
+    /// Connecting is not allowed (permissions): 503 too, logged as such.
+    Refused(String),
+}
+
+/// Connects to a daemon socket, retrying while it does not exist, refuses
+/// or has a full backlog, for up to `timeout` (the wait between attempts
+/// grows from 1/8 s to 1 s, as mod_wsgi).
+pub fn connect(path: &Path, timeout: Duration) -> Result<UnixStream, ConnectError> {
+    let (address, length) = socket_address(path).map_err(ConnectError::Refused)?;
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        // SAFETY: a new non-blocking socket; connect with a valid address;
+        // closed on failure, else owned by the returned stream.
+        let attempt = unsafe {
+            let fd = libc::socket(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+                0,
+            );
+            if fd < 0 {
+                return Err(ConnectError::Refused(os_error(
+                    "cannot create socket for",
+                    path,
+                )));
+            }
+            if libc::connect(fd, (&address as *const libc::sockaddr_un).cast(), length) == 0 {
+                Ok(UnixStream::from_raw_fd(fd))
+            } else {
+                let error = io::Error::last_os_error();
+                libc::close(fd);
+                Err(error)
+            }
+        };
+        match attempt {
+            Ok(stream) => {
+                stream
+                    .set_nonblocking(false)
+                    .map_err(|e| ConnectError::Refused(format!("cannot configure socket: {e}")))?;
+                return Ok(stream);
+            }
+            Err(error) => match error.raw_os_error() {
+                Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => {
+                    let elapsed = started.elapsed();
+                    if elapsed >= timeout {
+                        return Err(ConnectError::Unavailable(format!(
+                            "{} after {attempts} attempts over {:.1} s: {error}",
+                            path.display(),
+                            elapsed.as_secs_f64()
+                        )));
+                    }
+                    let pause = if elapsed < Duration::from_secs(2) {
+                        Duration::from_millis(125)
+                    } else {
+                        Duration::from_secs(1)
+                    };
+                    std::thread::sleep(pause.min(timeout - elapsed));
+                }
+                _ => {
+                    return Err(ConnectError::Refused(format!(
+                        "{}: {error}",
+                        path.display()
+                    )));
+                }
+            },
+        }
+    }
+}
+
+/// The uid of the process at the other end of a UNIX socket.
+pub fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an all-zero ucred is valid; getsockopt writes at most its size.
+    let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut size = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: as above, on a valid socket descriptor.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut credentials as *mut libc::ucred).cast(),
+            &mut size,
+        )
+    };
+    (rc == 0).then_some(credentials.uid)
+}
+
+/// How reading a frame failed.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The other end closed the connection.
+    Closed,
+    /// No data within the socket timeout.
+    Timeout,
+    Io(io::Error),
+    Protocol(DecodeError),
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamError::Closed => write!(f, "connection closed"),
+            StreamError::Timeout => write!(f, "timed out"),
+            StreamError::Io(e) => write!(f, "{e}"),
+            StreamError::Protocol(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+impl From<io::Error> for StreamError {
+    fn from(error: io::Error) -> Self {
+        match error.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StreamError::Timeout,
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => StreamError::Closed,
+            _ => StreamError::Io(error),
+        }
+    }
+}
+
+/// A connection speaking the protocol.
+pub struct FrameStream {
+    stream: UnixStream,
+    decoder: Decoder,
+    read_buffer: Vec<u8>,
+    write_buffer: Vec<u8>,
+}
+
+impl FrameStream {
+    pub fn new(stream: UnixStream, timeout: Option<Duration>) -> io::Result<FrameStream> {
+        stream.set_read_timeout(timeout)?;
+        stream.set_write_timeout(timeout)?;
+        Ok(FrameStream {
+            stream,
+            decoder: Decoder::new(),
+            read_buffer: vec![0; 64 << 10],
+            write_buffer: Vec::with_capacity(4096),
+        })
+    }
+
+    pub fn stream(&self) -> &UnixStream {
+        &self.stream
+    }
+
+    /// Reads the next frame, waiting up to the socket timeout for bytes.
+    pub fn read_frame(&mut self) -> Result<Frame, StreamError> {
+        loop {
+            if let Some(frame) = self.decoder.next_frame().map_err(StreamError::Protocol)? {
+                return Ok(frame);
+            }
+            let wanted = self
+                .decoder
+                .wanted()
+                .clamp(FRAME_HEADER, self.read_buffer.len());
+            let n = match self.stream.read(&mut self.read_buffer[..wanted]) {
+                Ok(0) => return Err(StreamError::Closed),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            self.decoder.feed(&self.read_buffer[..n]);
+        }
+    }
+
+    pub fn write_frame(&mut self, frame: &Frame) -> Result<(), StreamError> {
+        self.write_buffer.clear();
+        encode(frame, &mut self.write_buffer);
+        self.stream.write_all(&self.write_buffer)?;
+        Ok(())
+    }
+
+    /// Writes a `Data` (or `Body`) frame without copying `chunk`.
+    pub fn write_chunk(&mut self, chunk: &[u8], request_body: bool) -> Result<(), StreamError> {
+        let mut header = [0u8; FRAME_HEADER];
+        header[0] = if request_body { 3 } else { 6 };
+        header[1..].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
+        let mut parts = [IoSlice::new(&header), IoSlice::new(chunk)];
+        let mut slices: &mut [IoSlice<'_>] = &mut parts;
+        while !slices.is_empty() {
+            match self.stream.write_vectored(slices) {
+                Ok(0) => return Err(StreamError::Closed),
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Shuts the connection down in both directions (the peer sees EOF).
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_cross_a_socket_pair() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut a = FrameStream::new(a, Some(Duration::from_secs(5))).unwrap();
+        let mut b = FrameStream::new(b, Some(Duration::from_secs(5))).unwrap();
+        a.write_frame(&Frame::Read(10)).unwrap();
+        a.write_chunk(b"hello", false).unwrap();
+        a.write_chunk(b"body", true).unwrap();
+        assert_eq!(b.read_frame().unwrap(), Frame::Read(10));
+        assert_eq!(b.read_frame().unwrap(), Frame::Data(b"hello".to_vec()));
+        assert_eq!(b.read_frame().unwrap(), Frame::Body(b"body".to_vec()));
+        drop(a);
+        assert!(matches!(b.read_frame(), Err(StreamError::Closed)));
+    }
+
+    #[test]
+    fn reads_time_out() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut b = FrameStream::new(b, Some(Duration::from_millis(50))).unwrap();
+        assert!(matches!(b.read_frame(), Err(StreamError::Timeout)));
+    }
+
+    #[test]
+    fn listener_is_private_and_connectable() {
+        let dir = std::env::temp_dir().join(format!("mw-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("g.sock");
+        // SAFETY: reading this process's uid.
+        let me = unsafe { libc::geteuid() };
+        let fd = create_listener(&path, 5, me).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let client = connect(&path, Duration::from_secs(1)).unwrap();
+        // SAFETY: fd is the listener made above; accept returns a new socket.
+        let accepted = unsafe { libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut()) };
+        assert!(accepted >= 0);
+        // SAFETY: accepted is a new descriptor owned here.
+        let server = unsafe { UnixStream::from_raw_fd(accepted) };
+        assert_eq!(peer_uid(&server), Some(me));
+        drop(client);
+        // SAFETY: closing the listener made above.
+        unsafe { libc::close(fd) };
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn connecting_to_nothing_gives_up_after_the_timeout() {
+        let started = Instant::now();
+        let result = connect(
+            Path::new("/nonexistent/mw.sock"),
+            Duration::from_millis(300),
+        );
+        assert!(matches!(result, Err(ConnectError::Unavailable(_))));
+        assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+}
