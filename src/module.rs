@@ -149,16 +149,9 @@ unsafe extern "C" fn post_config(
     _ptemp: *mut ap::apr_pool_t,
     server: *mut ap::server_rec,
 ) -> c_int {
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
         set_main_server(server);
         process::record_mpm();
-        // SAFETY: the main server's configuration is ours and live.
-        let config = unsafe { server_config_mut(server) }.clone();
-        // SAFETY: server->process is httpd's process record.
-        if !process::lazy(&config) && !unsafe { first_startup_pass(server) } {
-            // SAFETY: pconf is this generation's configuration pool.
-            unsafe { process::start_python_in_parent(&config, pconf) };
-        }
         // SAFETY: pconf is live; httpd copies the components into the
         // Server header (shown with ServerTokens Full).
         unsafe {
@@ -173,18 +166,27 @@ unsafe extern "C" fn post_config(
             );
             ap::ap_add_version_component(pconf, python);
         }
-    }));
-    match outcome {
-        Ok(()) => ap::OK as c_int,
-        Err(_) => {
-            log::server(
-                server,
-                Level::Error,
-                &log::ours("internal error during post_config"),
-            );
-            ap::HTTP_INTERNAL_SERVER_ERROR as c_int
+        // SAFETY: the main server's configuration is ours and live.
+        let config = unsafe { server_config_mut(server) }.clone();
+        process::record_restrict_embedded(config.restrict_embedded.unwrap_or(false));
+        // SAFETY: server->process is httpd's process record.
+        if unsafe { first_startup_pass(server) } {
+            return Ok(());
         }
-    }
+        if !process::lazy(&config) {
+            // SAFETY: pconf is this generation's configuration pool.
+            unsafe { process::start_python_in_parent(&config, pconf) };
+        }
+        // SAFETY: pconf and server belong to this generation.
+        unsafe { crate::daemon::supervisor::start(pconf, server, &config) }
+    }));
+    let failure = match outcome {
+        Ok(Ok(())) => return ap::OK as c_int,
+        Ok(Err(reason)) => reason,
+        Err(_) => "internal error during post_config".to_string(),
+    };
+    log::server(server, Level::Error, &log::ours(&failure));
+    ap::HTTP_INTERNAL_SERVER_ERROR as c_int
 }
 
 /// httpd reads its configuration twice at startup and only the second pass

@@ -22,6 +22,10 @@ use crate::wsgi::python_module::ProcessFacts;
 use crate::wsgi::script::load_script;
 
 static MULTITHREAD: AtomicBool = AtomicBool::new(false);
+/// WSGIRestrictEmbedded On: Apache's children never run Python.
+static EMBEDDED_RESTRICTED: AtomicBool = AtomicBool::new(false);
+/// Set in a daemon process: its own facts replace the MPM's.
+static DAEMON_FACTS: Mutex<Option<ServerFacts>> = Mutex::new(None);
 static MULTIPROCESS: AtomicBool = AtomicBool::new(false);
 static MAXIMUM_PROCESSES: AtomicU32 = AtomicU32::new(1);
 static THREADS_PER_PROCESS: AtomicU32 = AtomicU32::new(1);
@@ -66,7 +70,24 @@ pub fn record_mpm() {
     THREADS_PER_PROCESS.store(threads.max(1) as u32, Ordering::Relaxed);
 }
 
+/// Records WSGIRestrictEmbedded (parent; children inherit it).
+pub fn record_restrict_embedded(restricted: bool) {
+    EMBEDDED_RESTRICTED.store(restricted, Ordering::Relaxed);
+}
+
+pub fn embedded_restricted() -> bool {
+    EMBEDDED_RESTRICTED.load(Ordering::Relaxed)
+}
+
+/// In a daemon process: what `wsgi.multithread` and friends say there.
+pub fn set_daemon_facts(facts: ServerFacts) {
+    *DAEMON_FACTS.lock().unwrap_or_else(|e| e.into_inner()) = Some(facts);
+}
+
 pub fn server_facts() -> ServerFacts {
+    if let Some(facts) = *DAEMON_FACTS.lock().unwrap_or_else(|e| e.into_inner()) {
+        return facts;
+    }
     ServerFacts {
         multithread: MULTITHREAD.load(Ordering::Relaxed),
         multiprocess: MULTIPROCESS.load(Ordering::Relaxed),
@@ -197,6 +218,18 @@ pub unsafe fn start_python_in_parent(config: &ServerConfig, pconf: *mut ap::apr_
 /// # Safety
 /// `server` must be the main server and `pool` the child's pool.
 pub unsafe fn start_python_in_child(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
+    // Apache's children never accept on the daemon sockets.
+    crate::daemon::groups::close_listeners_except(None);
+    if embedded_restricted() {
+        log::server(
+            std::ptr::null(),
+            Level::Debug,
+            &log::ours(
+                "Python not started: embedded mode is restricted (WSGIRestrictEmbedded On).",
+            ),
+        );
+        return;
+    }
     // SAFETY: the main server's configuration is ours and live.
     let config = unsafe { crate::module::server_config_mut(server) }.clone();
     let started = if lifecycle::is_initialized() {
@@ -240,15 +273,19 @@ pub unsafe fn start_python_in_child(server: *mut ap::server_rec, pool: *mut ap::
         )
     };
     // SAFETY: server is the live main server.
-    for script in unsafe { startup_scripts(server) } {
+    for script in unsafe { startup_scripts(server, "") } {
         import_script(&script);
     }
 }
 
 /// WSGIImportScript lines for this process, and scripts of WSGIScriptAlias
 /// lines that name both their process and application group literally
-/// (which mod_wsgi also loads at start), from every server.
-unsafe fn startup_scripts(main: *mut ap::server_rec) -> Vec<ImportScript> {
+/// (which mod_wsgi also loads at start), from every server, for the
+/// process group `process_group` (`""` for Apache's children).
+///
+/// # Safety
+/// `main` must be the live main server.
+pub unsafe fn startup_scripts(main: *mut ap::server_rec, process_group: &str) -> Vec<ImportScript> {
     let mut scripts: Vec<ImportScript> = Vec::new();
     let mut server = main;
     while !server.is_null() {
@@ -258,13 +295,13 @@ unsafe fn startup_scripts(main: *mut ap::server_rec) -> Vec<ImportScript> {
             let alias = &entry.alias;
             match (&alias.process_group, &alias.application_group) {
                 (Some(process), Some(application))
-                    if process.is_empty()
+                    if process == process_group
                         && !application.contains("%{")
                         && !(entry.regex.is_some() && alias.target.contains('$')) =>
                 {
                     Some(ImportScript {
                         path: alias.target.clone(),
-                        process_group: String::new(),
+                        process_group: process.clone(),
                         application_group: application.clone(),
                     })
                 }
@@ -272,7 +309,7 @@ unsafe fn startup_scripts(main: *mut ap::server_rec) -> Vec<ImportScript> {
             }
         });
         for script in config.import_scripts.iter().cloned().chain(aliases) {
-            if script.process_group.is_empty() && !scripts.contains(&script) {
+            if script.process_group == process_group && !scripts.contains(&script) {
                 scripts.push(script);
             }
         }
@@ -282,7 +319,7 @@ unsafe fn startup_scripts(main: *mut ap::server_rec) -> Vec<ImportScript> {
     scripts
 }
 
-fn import_script(script: &ImportScript) {
+pub fn import_script(script: &ImportScript) {
     let target = match interpreter::interpreter_for(&script.application_group) {
         Ok(target) => target,
         Err(lines) => return log_lines(&lines),
@@ -300,13 +337,20 @@ fn import_script(script: &ImportScript) {
 }
 
 unsafe extern "C" fn finalize_in_child(_data: *mut std::ffi::c_void) -> ap::apr_status_t {
-    if !lifecycle::is_initialized() {
-        return 0;
-    }
     if is_attached() {
         // The exit was triggered (by a signal) in the middle of a request on
         // this very thread: Python cannot be torn down from here.
         return 0;
+    }
+    finalize_bounded(SHUTDOWN_TIMEOUT_SECONDS);
+    0
+}
+
+/// Ends every interpreter (running atexit callbacks) and finalises Python,
+/// ending the process if that takes more than `seconds`.
+pub fn finalize_bounded(seconds: u32) {
+    if !lifecycle::is_initialized() {
+        return;
     }
     // A hung atexit callback or thread must not keep the process alive:
     // after the timeout, SIGALRM's default action ends it. Threaded MPMs
@@ -319,7 +363,7 @@ unsafe extern "C" fn finalize_in_child(_data: *mut std::ffi::c_void) -> ap::apr_
         libc::sigemptyset(&mut alarm_only);
         libc::sigaddset(&mut alarm_only, libc::SIGALRM);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &alarm_only, std::ptr::null_mut());
-        libc::alarm(SHUTDOWN_TIMEOUT_SECONDS);
+        libc::alarm(seconds.max(1));
     }
     log::server(
         std::ptr::null(),
@@ -330,5 +374,4 @@ unsafe extern "C" fn finalize_in_child(_data: *mut std::ffi::c_void) -> ap::apr_
     lifecycle::finalize();
     // SAFETY: cancels the alarm armed above.
     unsafe { libc::alarm(0) };
-    0
 }

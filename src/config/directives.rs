@@ -99,6 +99,103 @@ unsafe extern "C" fn script_alias_directive(
     }
 }
 
+/// Names of the daemon process groups defined so far in the configuration
+/// being read (a group name must be unique, and WSGIImportScript may only
+/// name a group defined before it). Keyed by the configuration pool, so a
+/// new reading of the configuration starts empty.
+static DEFINED_GROUPS: std::sync::Mutex<(usize, Vec<String>)> =
+    std::sync::Mutex::new((0, Vec::new()));
+
+fn defined_groups(
+    pool: *mut ap::apr_pool_t,
+) -> std::sync::MutexGuard<'static, (usize, Vec<String>)> {
+    let mut groups = DEFINED_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    if groups.0 != pool as usize {
+        *groups = (pool as usize, Vec::new());
+    }
+    groups
+}
+
+unsafe extern "C" fn daemon_process_directive(
+    cmd: *mut ap::cmd_parms,
+    _mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd passes live arguments.
+    unsafe {
+        guarded(cmd, "WSGIDaemonProcess", || {
+            let options = crate::daemon::options::parse("WSGIDaemonProcess", &c_str(args))?;
+            let name = options.name.clone();
+            let resolve_user = |account: &crate::daemon::options::Account| {
+                crate::daemon::accounts::user(account)
+                    .map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))
+            };
+            if let Some(user) = &options.user
+                && resolve_user(user)?.uid == 0
+            {
+                return Err(format!(
+                    "WSGIDaemonProcess {name}: daemon processes must not run as root"
+                ));
+            }
+            for account in [&options.socket_user, &options.script_user]
+                .into_iter()
+                .flatten()
+            {
+                resolve_user(account)?;
+            }
+            for account in [&options.group, &options.script_group]
+                .into_iter()
+                .flatten()
+            {
+                crate::daemon::accounts::group(account)
+                    .map_err(|e| format!("WSGIDaemonProcess {}: {e}", options.name))?;
+            }
+            for name in &options.supplementary_groups {
+                crate::daemon::accounts::group(&crate::daemon::options::Account::Name(
+                    name.clone(),
+                ))
+                .map_err(|e| {
+                    format!(
+                        "WSGIDaemonProcess {}: supplementary-groups: {e}",
+                        options.name
+                    )
+                })?;
+            }
+            let mut defined = defined_groups((*cmd).pool);
+            if defined.1.contains(&options.name) {
+                return Err(format!(
+                    "WSGIDaemonProcess: the name '{}' duplicates an earlier WSGIDaemonProcess",
+                    options.name
+                ));
+            }
+            defined.1.push(options.name.clone());
+            server_config(cmd).daemon_groups.push(options);
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn restrict_process_directive(
+    cmd: *mut ap::cmd_parms,
+    mconfig: *mut c_void,
+    args: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd passes live arguments and our directory configuration.
+    unsafe {
+        guarded(cmd, "WSGIRestrictProcess", || {
+            let groups: Vec<String> = crate::config::words::words(&c_str(args))
+                .into_iter()
+                .map(|g| if g == "%{GLOBAL}" { String::new() } else { g })
+                .collect();
+            if groups.is_empty() {
+                return Err("WSGIRestrictProcess needs at least one process group name".into());
+            }
+            dir_config(mconfig).restrict_process = Some(groups);
+            Ok(())
+        })
+    }
+}
+
 unsafe extern "C" fn import_script_directive(
     cmd: *mut ap::cmd_parms,
     _mconfig: *mut c_void,
@@ -108,9 +205,13 @@ unsafe extern "C" fn import_script_directive(
     unsafe {
         guarded(cmd, "WSGIImportScript", || {
             let script = import_script::parse("WSGIImportScript", &c_str(args))?;
-            if !script.process_group.is_empty() {
+            if !script.process_group.is_empty()
+                && !defined_groups((*cmd).pool)
+                    .1
+                    .contains(&script.process_group)
+            {
                 return Err(format!(
-                    "WSGIImportScript: process group '{}' has not been defined with WSGIDaemonProcess",
+                    "WSGIImportScript: process group '{}' has not been defined by an earlier WSGIDaemonProcess",
                     script.process_group
                 ));
             }
@@ -249,6 +350,35 @@ global_flag!(
 );
 global_flag!(restrict_stdin, "WSGIRestrictStdin", restrict_stdin, false);
 global_flag!(
+    restrict_embedded,
+    "WSGIRestrictEmbedded",
+    restrict_embedded,
+    false
+);
+
+take1_handler!(process_group, "WSGIProcessGroup", |_cmd, mconfig, value| {
+    if value.is_empty() {
+        return Err("WSGIProcessGroup needs a process group name or %{GLOBAL}".into());
+    }
+    dir_config(mconfig).process_group = Some(value);
+    Ok(())
+});
+
+take1_handler!(socket_prefix, "WSGISocketPrefix", |cmd, _mconfig, value| {
+    global_only(cmd)?;
+    if value.is_empty() {
+        return Err("WSGISocketPrefix needs a path".into());
+    }
+    let path =
+        CString::new(value.as_str()).map_err(|_| "WSGISocketPrefix: NUL in path".to_string())?;
+    let resolved = ap::ap_server_root_relative((*cmd).pool, path.as_ptr());
+    if resolved.is_null() {
+        return Err(format!("WSGISocketPrefix: invalid path '{value}'"));
+    }
+    server_config(cmd).socket_prefix = Some(std::path::PathBuf::from(c_str(resolved).into_owned()));
+    Ok(())
+});
+global_flag!(
     restrict_signal,
     "WSGIRestrictSignal",
     restrict_signal,
@@ -279,7 +409,7 @@ take1_handler!(
 
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 20]);
+pub struct CommandTable(pub [ap::command_rec; 25]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -376,6 +506,28 @@ pub static COMMANDS: CommandTable = CommandTable([
     take1(c"WSGIRestrictStdout", restrict_stdout, ap::RSRC_CONF, c"On|Off: make sys.stdout raise on use"),
     take1(c"WSGIRestrictStdin", restrict_stdin, ap::RSRC_CONF, c"On|Off: make sys.stdin raise on use"),
     take1(c"WSGIRestrictSignal", restrict_signal, ap::RSRC_CONF, c"On|Off: ignore signal.signal() registrations"),
+    raw_args(
+        c"WSGIDaemonProcess",
+        daemon_process_directive,
+        std::ptr::null_mut(),
+        ap::RSRC_CONF,
+        c"name [options]: a group of daemon processes to run applications in",
+    ),
+    take1(
+        c"WSGIProcessGroup",
+        process_group,
+        ap::ACCESS_CONF | ap::RSRC_CONF,
+        c"daemon process group to run the application in, or %{GLOBAL} for Apache's children",
+    ),
+    raw_args(
+        c"WSGIRestrictProcess",
+        restrict_process_directive,
+        std::ptr::null_mut(),
+        ap::ACCESS_CONF | ap::RSRC_CONF,
+        c"group [group...]: the process groups this location may use",
+    ),
+    take1(c"WSGIRestrictEmbedded", restrict_embedded, ap::RSRC_CONF, c"On|Off: refuse to run applications in Apache's children"),
+    take1(c"WSGISocketPrefix", socket_prefix, ap::RSRC_CONF, c"path prefix of the daemon process sockets"),
     ap::command_rec {
         name: std::ptr::null(),
         func: ap::cmd_func { no_args: None },

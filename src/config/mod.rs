@@ -55,6 +55,12 @@ pub struct ServerConfig {
     pub restrict_signal: Option<bool>,
     /// WSGIImportScript lines of this server.
     pub import_scripts: Vec<ImportScript>,
+    /// WSGIDaemonProcess groups defined in this server.
+    pub daemon_groups: Vec<crate::daemon::options::DaemonOptions>,
+    /// WSGIRestrictEmbedded (main server only).
+    pub restrict_embedded: Option<bool>,
+    /// WSGISocketPrefix, resolved against ServerRoot (main server only).
+    pub socket_prefix: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -84,6 +90,9 @@ impl ServerConfig {
             restrict_signal: child.restrict_signal.or(parent.restrict_signal),
             // Each server keeps its own; start-up walks every server.
             import_scripts: child.import_scripts.clone(),
+            daemon_groups: child.daemon_groups.clone(),
+            restrict_embedded: child.restrict_embedded.or(parent.restrict_embedded),
+            socket_prefix: pick(&child.socket_prefix, &parent.socket_prefix),
         }
     }
 }
@@ -93,6 +102,10 @@ impl ServerConfig {
 /// section of that server inherits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DirConfig {
+    pub process_group: Option<String>,
+    /// WSGIRestrictProcess: the process groups (`""` for `%{GLOBAL}`) this
+    /// location may use.
+    pub restrict_process: Option<Vec<String>>,
     pub application_group: Option<String>,
     pub script_reloading: Option<bool>,
     pub callable_object: Option<String>,
@@ -104,6 +117,14 @@ pub struct DirConfig {
 impl DirConfig {
     pub fn merge(parent: &DirConfig, child: &DirConfig) -> DirConfig {
         DirConfig {
+            process_group: child
+                .process_group
+                .clone()
+                .or_else(|| parent.process_group.clone()),
+            restrict_process: child
+                .restrict_process
+                .clone()
+                .or_else(|| parent.restrict_process.clone()),
             application_group: child
                 .application_group
                 .clone()
@@ -125,6 +146,7 @@ impl DirConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestConfig {
     pub process_group: String,
+    pub restrict_process: Option<Vec<String>>,
     pub application_group: String,
     pub callable_object: String,
     pub pass_authorization: bool,
@@ -148,7 +170,12 @@ impl RequestConfig {
     /// callable name may still hold `%{...}` references (see `groups`).
     pub fn resolve(dir: &DirConfig, alias: &AliasOverrides) -> RequestConfig {
         RequestConfig {
-            process_group: alias.process_group.clone().unwrap_or_default(),
+            process_group: alias
+                .process_group
+                .clone()
+                .or_else(|| dir.process_group.clone())
+                .unwrap_or_default(),
+            restrict_process: dir.restrict_process.clone(),
             application_group: alias
                 .application_group
                 .clone()

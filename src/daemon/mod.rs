@@ -2,8 +2,13 @@
 //! requests that Apache children forward over a UNIX socket.
 
 pub mod accounts;
+pub mod backend;
+pub mod client;
 pub mod groups;
 pub mod options;
 pub mod privileges;
 pub mod protocol;
+pub mod run;
+pub mod serve;
 pub mod socket;
+pub mod supervisor;

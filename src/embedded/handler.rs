@@ -3,13 +3,8 @@
 
 use std::os::raw::c_int;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 
 use apache_sys as ap;
-use pyo3::prelude::*;
-use python_embed::raised::take_traceback_lines;
-use python_embed::threads::with_interpreter;
-use python_embed::{PyResultExt, Raised};
 
 use super::backend::{RequestBackend, RequestLogger};
 use super::environ::{self, WsgiKeys};
@@ -20,9 +15,8 @@ use crate::config::{AliasOverrides, RequestConfig};
 use crate::module::dir_config;
 use crate::process;
 use crate::wsgi::backend::Level;
-use crate::wsgi::interpreter::interpreter_for;
-use crate::wsgi::run::{Completion, RunRequest, run_application};
-use crate::wsgi::script::load_script;
+use crate::wsgi::dispatch::{Target, dispatch};
+use crate::wsgi::run::{Completion, RunRequest};
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
@@ -214,10 +208,44 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             },
         );
 
-        if !process_group.is_empty() {
+        if let Some(allowed) = &config.restrict_process
+            && !allowed.contains(&process_group)
+        {
             script_error(
                 r,
-                &format!("No WSGI daemon process called '{process_group}' has been configured"),
+                &format!(
+                    "Daemon process called '{process_group}' cannot be accessed by this WSGI \
+                     application as not a member of allowed groups"
+                ),
+                &filename,
+            );
+            return INTERNAL_ERROR;
+        }
+        if !process_group.is_empty() {
+            let Some(group) = crate::daemon::groups::find(&process_group) else {
+                script_error(
+                    r,
+                    &format!("No WSGI daemon process called '{process_group}' has been configured"),
+                    &filename,
+                );
+                return INTERNAL_ERROR;
+            };
+            if !group.accessible_from(&hostname) {
+                script_error(
+                    r,
+                    &format!(
+                        "Daemon process called '{process_group}' cannot be accessed by this WSGI application"
+                    ),
+                    &filename,
+                );
+                return INTERNAL_ERROR;
+            }
+            return crate::daemon::client::forward(r, &group, cgi, &filename);
+        }
+        if process::embedded_restricted() {
+            script_error(
+                r,
+                "Embedded mode of mod_wsgi disabled by runtime configuration (WSGIRestrictEmbedded On)",
                 &filename,
             );
             return INTERNAL_ERROR;
@@ -230,15 +258,6 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             );
             return INTERNAL_ERROR;
         }
-        let target = match interpreter_for(&application_group) {
-            Ok(target) => target,
-            Err(lines) => {
-                for line in lines {
-                    script_error(r, &line, &filename);
-                }
-                return INTERNAL_ERROR;
-            }
-        };
         let mut backend = RequestBackend::new(r);
         let logger = RequestLogger::new(r);
         let request = RunRequest {
@@ -247,47 +266,16 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             facts: process::server_facts(),
             head_request: (*r).header_only != 0,
         };
-        let types = &target.types;
-        let completion = with_interpreter(target.interpreter, |py| {
-            let app =
-                load_script(py, Path::new(&filename), config.script_reloading).and_then(|module| {
-                    match module.getattr_opt(callable.as_str()).raised(py)? {
-                        Some(app) => Ok(Some(app)),
-                        None => Ok(None),
-                    }
-                });
-            match app {
-                Ok(Some(app)) => run_application(py, types, &app, &request, &mut backend, &logger),
-                Ok(None) => {
-                    script_error(
-                        r,
-                        &format!(
-                            "Target WSGI script does not contain WSGI application '{callable}'"
-                        ),
-                        &filename,
-                    );
-                    Completion::Failed
-                }
-                Err(Raised { .. }) => {
-                    log::request(
-                        r,
-                        Level::Error,
-                        &log::ours(&format!("Failed to exec Python script file '{filename}'.")),
-                    );
-                    log::request(
-                        r,
-                        Level::Error,
-                        &log::ours(&format!(
-                            "Exception occurred processing WSGI script '{filename}'."
-                        )),
-                    );
-                    for line in take_traceback_lines(py) {
-                        log::request(r, Level::Error, &line);
-                    }
-                    Completion::Failed
-                }
-            }
-        });
+        let completion = dispatch(
+            &Target {
+                application_group: &application_group,
+                callable: &callable,
+                reload: config.script_reloading,
+            },
+            &request,
+            &mut backend,
+            &logger,
+        );
         match completion {
             Completion::Responded => ap::OK as c_int,
             Completion::Failed => INTERNAL_ERROR,

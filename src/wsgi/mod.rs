@@ -2,6 +2,7 @@
 //! happens here, against the [`backend::Backend`] trait.
 
 pub mod backend;
+pub mod dispatch;
 pub mod environ;
 pub mod exchange;
 pub mod exchange_ref;

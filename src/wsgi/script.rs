@@ -19,6 +19,13 @@ use python_embed::{PyResultExt, Raised, RaisedResult};
 /// holding it may release the GIL while importing.
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
+/// Scripts that failed to load in this process (for startup-timeout).
+static LOAD_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn load_failures() -> u64 {
+    LOAD_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// The module name a script file gets.
 pub fn module_name(path: &Path) -> String {
     let digest = Md5::digest(path.as_os_str().as_encoded_bytes());
@@ -89,6 +96,7 @@ pub fn load_script<'py>(
         .and_then(|b| b.getattr("exec"))
         .and_then(|exec| exec.call1((code, &globals)));
     if let Err(err) = executed {
+        LOAD_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A script that failed to run must not stay half-loaded.
         if let Err(del) = modules.del_item(&name) {
             Raised::from_err(py, del).clear(py);

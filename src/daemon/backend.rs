@@ -1,0 +1,186 @@
+//! The daemon process's side of a request: the adapter's backend on the
+//! socket from the Apache child.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::protocol::{Frame, MAX_CHUNK, ResponseHead as WireHead};
+use super::socket::FrameStream;
+use crate::apache::log;
+use crate::wsgi::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
+
+/// When the process last did any request I/O (for inactivity-timeout),
+/// in milliseconds since it started.
+pub struct Activity {
+    since: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Activity {
+        Activity {
+            since: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_ms
+            .store(self.since.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn idle_for(&self) -> std::time::Duration {
+        let now = self.since.elapsed().as_millis() as u64;
+        std::time::Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity::new()
+    }
+}
+
+pub struct SocketBackend<'a> {
+    stream: &'a mut FrameStream,
+    activity: &'a Activity,
+    /// A `Cut` was sent or the connection failed: nothing more may follow.
+    pub broken: bool,
+}
+
+impl<'a> SocketBackend<'a> {
+    pub fn new(stream: &'a mut FrameStream, activity: &'a Activity) -> SocketBackend<'a> {
+        SocketBackend {
+            stream,
+            activity,
+            broken: false,
+        }
+    }
+
+    fn send_chunks(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        for chunk in data.chunks(MAX_CHUNK) {
+            if let Err(e) = self.stream.write_chunk(chunk, false) {
+                self.broken = true;
+                return Err(ClientGone(format!("connection to the Apache child: {e}")));
+            }
+            self.activity.touch();
+        }
+        Ok(())
+    }
+}
+
+impl Backend for SocketBackend<'_> {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let wanted = buf.len().min(MAX_CHUNK);
+        if wanted == 0 {
+            return Ok(0);
+        }
+        self.stream
+            .write_frame(&Frame::Read(wanted as u32))
+            .map_err(|e| ReadError(format!("connection to the Apache child: {e}")))?;
+        let frame = self
+            .stream
+            .read_frame()
+            .map_err(|e| ReadError(format!("connection to the Apache child: {e}")))?;
+        self.activity.touch();
+        match frame {
+            Frame::Body(data) if data.len() <= wanted => {
+                buf[..data.len()].copy_from_slice(&data);
+                Ok(data.len())
+            }
+            Frame::BodyError(message) => Err(ReadError(message)),
+            other => {
+                self.broken = true;
+                Err(ReadError(format!(
+                    "unexpected message from the Apache child: {}",
+                    kind(&other)
+                )))
+            }
+        }
+    }
+
+    fn set_head(&mut self, head: &ResponseHead) {
+        let frame = Frame::ResponseHead(WireHead {
+            status: head.status,
+            status_line: head.status_line.clone(),
+            headers: head.headers.clone(),
+        });
+        if self.stream.write_frame(&frame).is_err() {
+            self.broken = true;
+        }
+    }
+
+    fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        if self.broken {
+            return Err(ClientGone(
+                "connection to the Apache child is closed".into(),
+            ));
+        }
+        self.send_chunks(data)
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone> {
+        let mut buffer = vec![0u8; 256 << 10];
+        let mut done = 0u64;
+        while done < len {
+            let want = ((len - done) as usize).min(buffer.len());
+            // SAFETY: pread into our buffer from the application's open file.
+            let n = unsafe {
+                libc::pread(
+                    fd,
+                    buffer.as_mut_ptr().cast(),
+                    want,
+                    (offset + done) as libc::off_t,
+                )
+            };
+            if n <= 0 {
+                // The file shrank or failed: the response stays short, which
+                // the adapter reports and cuts.
+                break;
+            }
+            self.send_chunks(&buffer[..n as usize])?;
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    fn cut_response(&mut self) {
+        if !self.broken {
+            let _ = self.stream.write_frame(&Frame::Cut);
+        }
+        self.broken = true;
+    }
+}
+
+fn kind(frame: &Frame) -> &'static str {
+    match frame {
+        Frame::Head(_) => "Head",
+        Frame::Read(_) => "Read",
+        Frame::Body(_) => "Body",
+        Frame::BodyError(_) => "BodyError",
+        Frame::ResponseHead(_) => "ResponseHead",
+        Frame::Data(_) => "Data",
+        Frame::End => "End",
+        Frame::Cut => "Cut",
+        Frame::Fail { .. } => "Fail",
+        Frame::Reject => "Reject",
+    }
+}
+
+/// Log lines of a request in a daemon process, tagged with the client's
+/// address as mod_wsgi does.
+pub struct DaemonLog {
+    pub server: *mut apache_sys::server_rec,
+    pub remote: String,
+}
+
+impl RequestLog for DaemonLog {
+    fn log(&self, level: Level, message: &str) {
+        log::server(
+            self.server,
+            level,
+            &format!("[remote {}] {message}", self.remote),
+        );
+    }
+}

@@ -1,0 +1,243 @@
+//! The life of one daemon process, from the fork in the Apache parent to
+//! its exit: privileges, environment, Python, import scripts, serving.
+
+use std::ffi::CString;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apache_sys as ap;
+use python_embed::lifecycle;
+
+use super::groups::{self, DaemonGroup};
+use super::serve::{Server, install_signal_handlers};
+use crate::apache::log;
+use crate::module::server_config_mut;
+use crate::process;
+use crate::wsgi::backend::Level;
+use crate::wsgi::environ::ServerFacts;
+use crate::wsgi::interpreter::{self, InterpreterSetup};
+use crate::wsgi::python_module::ProcessFacts;
+
+/// Runs a daemon process of `group` in the child just forked by the
+/// parent; never returns.
+///
+/// # Safety
+/// Must be called in a freshly forked child of the Apache parent;
+/// `main_server` is the main server of the configuration.
+pub unsafe fn daemon_main(
+    group: Arc<DaemonGroup>,
+    main_server: *mut ap::server_rec,
+    delay: Duration,
+) -> ! {
+    install_signal_handlers();
+    // SAFETY: the daemon never serves Apache's own listeners.
+    unsafe { ap::ap_close_listeners() };
+    groups::close_listeners_except(Some(group.name()));
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
+    // SAFETY: main_server is the live main server.
+    let code = match unsafe { setup_and_serve(&group, main_server) } {
+        Ok(()) => 0,
+        Err(reason) => {
+            log::server(
+                group.server.0,
+                Level::Error,
+                &log::ours(&format!(
+                    "Daemon process '{}' cannot start: {reason}",
+                    group.name()
+                )),
+            );
+            1
+        }
+    };
+    // SAFETY: ending the process without running the parent's exit
+    // handlers, which belong to Apache.
+    unsafe { libc::_exit(code) }
+}
+
+fn set_env(name: &str, value: &str) {
+    // SAFETY: the daemon is still single-threaded here.
+    unsafe { std::env::set_var(name, value) };
+}
+
+/// Shows `name` in `ps` in place of Apache's command line (as far as the
+/// original arguments' space allows) and as the thread name.
+unsafe fn set_display_name(main_server: *mut ap::server_rec, name: &str) {
+    // SAFETY: process->argv is httpd's argv, whose strings lie one after
+    // another in the memory the kernel gave the process.
+    unsafe {
+        let process = (*main_server).process;
+        if process.is_null() || (*process).argv.is_null() {
+            return;
+        }
+        let argv = (*process).argv;
+        let argc = (*process).argc.max(1) as usize;
+        let start = *argv as *mut u8;
+        if start.is_null() {
+            return;
+        }
+        // Option parsing may reorder the pointers: the area ends after the
+        // string that lies last in memory.
+        let mut end = start;
+        for i in 0..argc {
+            let arg = *argv.add(i);
+            if !arg.is_null() {
+                end = end.max(arg.add(libc::strlen(arg)) as *mut u8);
+            }
+        }
+        // What ps shows is the kernel's argument area, which may extend past
+        // what httpd's argv still lists; use it when argv[0] is its start.
+        let space = match kernel_argument_area() {
+            Some((area_start, area_end)) if area_start == start as usize => {
+                area_end - area_start - 1
+            }
+            _ => end.offset_from(start).max(0) as usize,
+        };
+        let bytes = name.as_bytes();
+        let n = bytes.len().min(space);
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
+        std::ptr::write_bytes(start.add(n), 0, space + 1 - n);
+        if let Ok(short) = CString::new(&bytes[..bytes.len().min(15)]) {
+            libc::prctl(libc::PR_SET_NAME, short.as_ptr());
+        }
+    }
+}
+
+/// The process's argument area (`arg_start`, `arg_end` of /proc/self/stat).
+fn kernel_argument_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at 3.
+    let rest = stat.rsplit_once(") ")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let start = fields.get(48 - 3)?.parse().ok()?;
+    let end: usize = fields.get(49 - 3)?.parse().ok()?;
+    (end > start).then_some((start, end))
+}
+
+unsafe fn setup_and_serve(
+    group: &Arc<DaemonGroup>,
+    main_server: *mut ap::server_rec,
+) -> Result<(), String> {
+    let options = &group.options;
+    if let Some(root) = &options.chroot {
+        let path =
+            CString::new(root.as_os_str().as_encoded_bytes()).map_err(|_| "bad chroot path")?;
+        // SAFETY: plain system calls as root before privileges are dropped.
+        if unsafe { libc::chroot(path.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 } {
+            return Err(format!(
+                "cannot chroot to {}: {}",
+                root.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    super::privileges::drop_to(&group.identity)?;
+    if let Some(mask) = options.umask {
+        // SAFETY: setting the file mode mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    if let Err(e) = std::env::set_current_dir(&group.home) {
+        log::server(
+            group.server.0,
+            Level::Warning,
+            &log::ours(&format!(
+                "Unable to change working directory of daemon process '{}' to '{}': {e}",
+                group.name(),
+                group.home.display()
+            )),
+        );
+    }
+    set_env("HOME", &group.home.to_string_lossy());
+    set_env("USER", &group.identity.user_name);
+    set_env("LOGNAME", &group.identity.user_name);
+    if let Some(lang) = &options.lang {
+        set_env("LANG", lang);
+    }
+    if let Some(locale) = &options.locale {
+        set_env("LC_ALL", locale);
+        if let Ok(c) = CString::new(locale.as_str()) {
+            // SAFETY: still single-threaded.
+            unsafe { libc::setlocale(libc::LC_ALL, c.as_ptr()) };
+        }
+    }
+    if let Some(eggs) = &options.python_eggs {
+        set_env("PYTHON_EGG_CACHE", &eggs.to_string_lossy());
+    }
+    // SAFETY: adjusting this process's own limits and priority.
+    unsafe {
+        if options.cpu_priority != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, options.cpu_priority);
+        }
+        for (resource, limit) in [
+            (libc::RLIMIT_DATA, options.memory_limit),
+            (libc::RLIMIT_AS, options.virtual_memory_limit),
+        ] {
+            if let Some(limit) = limit {
+                let value = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                libc::setrlimit(resource, &value);
+            }
+        }
+    }
+    if let Some(name) = options.display_name() {
+        // SAFETY: main_server is live; single-threaded.
+        unsafe { set_display_name(main_server, &name) };
+    }
+    process::set_daemon_facts(ServerFacts {
+        multithread: options.threads > 1,
+        multiprocess: options.processes_given,
+        run_once: options.threads == 1 && options.maximum_requests == 1,
+        ..process::server_facts()
+    });
+
+    // SAFETY: the main server's configuration is ours.
+    let config = unsafe { server_config_mut(main_server) }.clone();
+    if lifecycle::is_initialized() {
+        // WSGILazyInitialization Off: Python came with the fork.
+        lifecycle::after_fork_child();
+    } else {
+        let mut settings = process::python_settings(&config);
+        if options.python_home.is_some() {
+            settings.home = options.python_home.clone();
+        }
+        log::server(
+            group.server.0,
+            Level::Info,
+            &log::ours("Initializing Python."),
+        );
+        lifecycle::initialize(&settings)?;
+    }
+    crate::wsgi::log::set_server_log(|level, line| log::server(std::ptr::null(), level, line));
+    interpreter::configure(InterpreterSetup {
+        python_path: options.python_path.clone(),
+        restrict_stdout: config.restrict_stdout.unwrap_or(false),
+        restrict_stdin: config.restrict_stdin.unwrap_or(false),
+        restrict_signal: config.restrict_signal.unwrap_or(true),
+        facts: ProcessFacts {
+            process_group: group.name().to_string(),
+            maximum_processes: options.processes,
+            threads_per_process: options.threads,
+        },
+    });
+    interpreter::interpreter_for("").map_err(|lines| lines.join(" "))?;
+    // SAFETY: main_server is the live main server.
+    for script in unsafe { process::startup_scripts(main_server, group.name()) } {
+        process::import_script(&script);
+    }
+    let apache_uid = match &options.socket_user {
+        Some(account) => super::accounts::user(account)
+            .map(|u| u.uid)
+            .unwrap_or(u32::MAX),
+        // SAFETY: reading mod_unixd's configuration.
+        None => unsafe { ap::ap_unixd_config.user_id },
+    };
+    let server = Server::new(group.clone(), apache_uid);
+    let clean = server.run();
+    if clean {
+        process::finalize_bounded(options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);
+    }
+    Ok(())
+}

@@ -1,0 +1,627 @@
+//! A daemon process at work: the accept loop on the group's socket, a pool
+//! of request threads, and the monitor that applies the group's limits
+//! (maximum-requests, restart-interval, inactivity-, request-, deadlock-,
+//! startup-timeout, cpu-time-limit) and the shutdown sequence.
+
+use std::collections::HashMap;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::backend::{Activity, DaemonLog, SocketBackend};
+use super::groups::DaemonGroup;
+use super::protocol::Frame;
+use super::socket::{FrameStream, peer_uid};
+use crate::apache::log;
+use crate::process;
+use crate::wsgi::backend::Level;
+use crate::wsgi::dispatch::{Target, dispatch};
+use crate::wsgi::environ::CgiEnviron;
+use crate::wsgi::run::{Completion, RunRequest};
+
+/// Why the process is going away (for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Finishing: keeps accepting until `until` (graceful-timeout) or idle.
+    Graceful {
+        until: Option<Instant>,
+    },
+    /// No new requests; in-flight ones get until `deadline`.
+    Stopping {
+        deadline: Instant,
+    },
+}
+
+struct Active {
+    started: Instant,
+    connection: UnixStream,
+}
+
+struct State {
+    phase: Phase,
+    idle: usize,
+    active: HashMap<u64, Active>,
+    next_id: u64,
+    accepted: u64,
+}
+
+/// Signals to the accept loop, set from signal handlers.
+static SIGNALLED: AtomicU8 = AtomicU8::new(0);
+const SIGNAL_STOP: u8 = 1;
+const SIGNAL_GRACEFUL: u8 = 2;
+/// Write end of the self-pipe that wakes the accept loop.
+static WAKE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    SIGNALLED.fetch_or(SIGNAL_STOP, Ordering::SeqCst);
+    wake();
+}
+
+extern "C" fn on_graceful_signal(_: libc::c_int) {
+    SIGNALLED.fetch_or(SIGNAL_GRACEFUL, Ordering::SeqCst);
+    wake();
+}
+
+fn wake() {
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; a full pipe just drops it.
+        unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) };
+    }
+}
+
+/// Installs the daemon's signal handling: SIGTERM, SIGINT and SIGHUP stop
+/// it, SIGUSR1 restarts it gracefully, SIGPIPE is ignored.
+pub fn install_signal_handlers() {
+    // SAFETY: installing handlers that only touch atomics and write(2);
+    // unblocking signals the Apache parent may have blocked.
+    unsafe {
+        let mut fds = [0; 2];
+        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) == 0 {
+            WAKE_FD.store(fds[1], Ordering::SeqCst);
+            WAKE_READ.store(fds[0], Ordering::SeqCst);
+        }
+        for (signal, handler) in [
+            (
+                libc::SIGTERM,
+                on_stop_signal as *const () as libc::sighandler_t,
+            ),
+            (
+                libc::SIGINT,
+                on_stop_signal as *const () as libc::sighandler_t,
+            ),
+            (
+                libc::SIGHUP,
+                on_stop_signal as *const () as libc::sighandler_t,
+            ),
+            (
+                libc::SIGUSR1,
+                on_graceful_signal as *const () as libc::sighandler_t,
+            ),
+            (libc::SIGPIPE, libc::SIG_IGN),
+            (libc::SIGCHLD, libc::SIG_DFL),
+            (libc::SIGALRM, libc::SIG_DFL),
+        ] {
+            libc::signal(signal, handler);
+        }
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &all, std::ptr::null_mut());
+    }
+}
+
+static WAKE_READ: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Successful and failed loads of the group's scripts, for
+/// startup-timeout.
+pub static SCRIPT_LOADED: AtomicBool = AtomicBool::new(false);
+
+pub struct Server {
+    group: Arc<DaemonGroup>,
+    /// Apache's user: the only non-root peer allowed to connect.
+    apache_uid: u32,
+    started: Instant,
+    state: Mutex<State>,
+    changed: Condvar,
+    activity: Activity,
+    /// Milliseconds since start when a thread last got the GIL.
+    gil_heartbeat_ms: AtomicU64,
+    /// Python cannot be finalised (the GIL seems stuck).
+    wedged: AtomicBool,
+    parent: libc::pid_t,
+}
+
+impl Server {
+    pub fn new(group: Arc<DaemonGroup>, apache_uid: u32) -> Arc<Server> {
+        Arc::new(Server {
+            group,
+            apache_uid,
+            started: Instant::now(),
+            state: Mutex::new(State {
+                phase: Phase::Running,
+                idle: 0,
+                active: HashMap::new(),
+                next_id: 0,
+                accepted: 0,
+            }),
+            changed: Condvar::new(),
+            activity: Activity::new(),
+            gil_heartbeat_ms: AtomicU64::new(0),
+            wedged: AtomicBool::new(false),
+            // SAFETY: reading the parent pid.
+            parent: unsafe { libc::getppid() },
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self, level: Level, text: &str) {
+        log::server(self.group.server.0, level, &log::ours(text));
+    }
+
+    /// Moves to a later phase (never back), logging why.
+    fn begin(&self, state: &mut State, phase: Phase, why: &str) {
+        let later = !matches!(
+            (state.phase, phase),
+            (Phase::Stopping { .. }, _)
+                | (Phase::Graceful { .. }, Phase::Graceful { .. })
+                | (_, Phase::Running)
+        );
+        if later {
+            self.log(
+                Level::Info,
+                &format!("Daemon process '{}': {why}.", self.group.name()),
+            );
+            state.phase = phase;
+            self.changed.notify_all();
+            wake();
+        }
+    }
+
+    fn stop(&self, state: &mut State, why: &str) {
+        let deadline = Instant::now() + self.group.options.shutdown_timeout;
+        self.begin(state, Phase::Stopping { deadline }, why);
+    }
+
+    fn graceful(&self, state: &mut State, timeout: Option<Duration>, why: &str) {
+        match timeout {
+            Some(timeout) => self.begin(
+                state,
+                Phase::Graceful {
+                    until: Some(Instant::now() + timeout),
+                },
+                why,
+            ),
+            None => self.stop(state, why),
+        }
+    }
+
+    /// Accepts and serves requests until the process must stop. Returns
+    /// whether every request thread finished (so Python can be finalised).
+    pub fn run(self: &Arc<Server>) -> bool {
+        let threads = self.group.options.threads as usize;
+        let (sender, receiver) = mpsc::channel::<UnixStream>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for number in 0..threads {
+            let server = self.clone();
+            let receiver = receiver.clone();
+            let mut builder = std::thread::Builder::new().name(format!("wsgi-request-{number}"));
+            if let Some(size) = self.group.options.stack_size {
+                builder = builder.stack_size(size);
+            }
+            if let Err(e) = builder.spawn(move || server.request_thread(&receiver)) {
+                self.log(Level::Error, &format!("Cannot start a request thread: {e}"));
+            }
+        }
+        {
+            let server = self.clone();
+            let _ = std::thread::Builder::new()
+                .name("wsgi-monitor".into())
+                .spawn(move || server.monitor());
+        }
+        {
+            let server = self.clone();
+            let _ = std::thread::Builder::new()
+                .name("wsgi-deadlock".into())
+                .spawn(move || server.heartbeat());
+        }
+        self.accept_loop(&sender);
+        drop(sender);
+        self.wait_for_requests()
+    }
+
+    fn accept_loop(&self, sender: &mpsc::Sender<UnixStream>) {
+        let listener = self.group.listener;
+        let wake_read = WAKE_READ.load(Ordering::SeqCst);
+        loop {
+            let signalled = SIGNALLED.swap(0, Ordering::SeqCst);
+            {
+                let mut state = self.state();
+                if signalled & SIGNAL_STOP != 0 {
+                    self.stop(&mut state, "stopping (signalled)");
+                }
+                if signalled & SIGNAL_GRACEFUL != 0 {
+                    let timeout = self
+                        .group
+                        .options
+                        .eviction_timeout
+                        .or(self.group.options.graceful_timeout);
+                    self.graceful(&mut state, timeout, "restarting gracefully (signalled)");
+                }
+                match state.phase {
+                    Phase::Stopping { .. } => return,
+                    Phase::Graceful { until } => {
+                        if state.active.is_empty() || until.is_some_and(|u| Instant::now() >= u) {
+                            self.stop(&mut state, "graceful restart reached");
+                            return;
+                        }
+                    }
+                    Phase::Running => {}
+                }
+                if state.idle == 0 || self.group.options.threads == 0 {
+                    let _ = self.changed.wait_timeout(state, Duration::from_millis(100));
+                    continue;
+                }
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd: listener,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: wake_read,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: polling two descriptors we own, for at most 100 ms.
+            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
+            if ready <= 0 {
+                continue;
+            }
+            if fds[1].revents != 0 {
+                let mut drain = [0u8; 64];
+                // SAFETY: reading our own non-blocking pipe.
+                unsafe { libc::read(wake_read, drain.as_mut_ptr().cast(), drain.len()) };
+            }
+            if fds[0].revents & libc::POLLIN == 0 {
+                continue;
+            }
+            // SAFETY: accept on the group's (non-blocking) listener; another
+            // process of the group may have taken the connection (EAGAIN).
+            let fd: RawFd = unsafe {
+                libc::accept4(
+                    listener,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                continue;
+            }
+            // SAFETY: fd is a new connected socket owned from here on.
+            let connection = unsafe { UnixStream::from_raw_fd(fd) };
+            let _ = connection.set_nonblocking(false);
+            {
+                let mut state = self.state();
+                state.idle = state.idle.saturating_sub(1);
+                state.accepted += 1;
+                let maximum = self.group.options.maximum_requests;
+                if maximum > 0 && state.accepted >= maximum {
+                    let timeout = self.group.options.graceful_timeout;
+                    self.graceful(
+                        &mut state,
+                        timeout,
+                        &format!("maximum requests ({maximum}) reached, restarting"),
+                    );
+                }
+            }
+            self.activity.touch();
+            if sender.send(connection).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn wait_for_requests(&self) -> bool {
+        let mut state = self.state();
+        loop {
+            if state.active.is_empty() {
+                return !self.wedged.load(Ordering::SeqCst);
+            }
+            let deadline = match state.phase {
+                Phase::Stopping { deadline } => deadline,
+                _ => Instant::now() + self.group.options.shutdown_timeout,
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                self.log(
+                    Level::Info,
+                    &format!(
+                        "Daemon process '{}': {} request(s) still running after the shutdown timeout, exiting.",
+                        self.group.name(),
+                        state.active.len()
+                    ),
+                );
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, (deadline - now).min(Duration::from_millis(100)))
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+
+    fn request_thread(self: Arc<Server>, receiver: &Mutex<mpsc::Receiver<UnixStream>>) {
+        {
+            let mut state = self.state();
+            state.idle += 1;
+        }
+        self.changed.notify_all();
+        loop {
+            let connection = {
+                let receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
+                receiver.recv()
+            };
+            let Ok(connection) = connection else {
+                return;
+            };
+            self.serve_connection(connection);
+            {
+                let mut state = self.state();
+                state.idle += 1;
+            }
+            self.changed.notify_all();
+        }
+    }
+
+    fn serve_connection(&self, connection: UnixStream) {
+        match peer_uid(&connection) {
+            Some(uid) if uid == self.apache_uid || uid == 0 => {}
+            other => {
+                self.log(
+                    Level::Error,
+                    &format!(
+                        "Refusing a connection to daemon process '{}' from uid {}: only Apache's user may connect.",
+                        self.group.name(),
+                        other.map_or("unknown".to_string(), |u| u.to_string())
+                    ),
+                );
+                return;
+            }
+        }
+        let Ok(control) = connection.try_clone() else {
+            return;
+        };
+        let mut stream = match FrameStream::new(connection, Some(self.group.socket_timeout)) {
+            Ok(stream) => stream,
+            Err(_) => return,
+        };
+        let head = match stream.read_frame() {
+            Ok(Frame::Head(head)) => head,
+            Ok(_) | Err(_) => {
+                self.log(
+                    Level::Debug,
+                    &format!(
+                        "Daemon process '{}': connection without a request",
+                        self.group.name()
+                    ),
+                );
+                return;
+            }
+        };
+        let id = {
+            // A connection accepted before the process began stopping is
+            // served: it was taken from the shared queue on purpose.
+            let mut state = self.state();
+            let id = state.next_id;
+            state.next_id += 1;
+            state.active.insert(
+                id,
+                Active {
+                    started: Instant::now(),
+                    connection: control,
+                },
+            );
+            id
+        };
+        let cgi = CgiEnviron { vars: head.vars };
+        if let Some(limit) = self.group.options.queue_timeout
+            && queued_for(&cgi) > limit
+        {
+            self.log(
+                Level::Error,
+                &format!(
+                    "Queue timeout expired for WSGI daemon process '{}'.",
+                    self.group.name()
+                ),
+            );
+            let _ = stream.write_frame(&Frame::Fail {
+                status: 504,
+                message: String::new(),
+            });
+        } else {
+            self.run_request(&mut stream, &cgi, head.head_request);
+        }
+        self.activity.touch();
+        self.state().active.remove(&id);
+        self.changed.notify_all();
+    }
+
+    fn run_request(&self, stream: &mut FrameStream, cgi: &CgiEnviron, head_request: bool) {
+        let text = |name: &str| {
+            cgi.get(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        let script = text("SCRIPT_FILENAME").unwrap_or_default();
+        let application_group = text("mod_wsgi.application_group").unwrap_or_default();
+        let callable = text("mod_wsgi.callable_object").unwrap_or_else(|| "application".into());
+        let reload = text("mod_wsgi.script_reloading").as_deref() != Some("0");
+        let remote = format!(
+            "{}:{}",
+            text("REMOTE_ADDR").unwrap_or_default(),
+            text("REMOTE_PORT").unwrap_or_default()
+        );
+        let log = DaemonLog {
+            server: self.group.server.0,
+            remote,
+        };
+        let mut backend = SocketBackend::new(stream, &self.activity);
+        let request = RunRequest {
+            script: &script,
+            cgi,
+            facts: process::server_facts(),
+            head_request,
+        };
+        let completion = dispatch(
+            &Target {
+                application_group: &application_group,
+                callable: &callable,
+                reload,
+            },
+            &request,
+            &mut backend,
+            &log,
+        );
+        let broken = backend.broken;
+        match completion {
+            Completion::Responded if !broken => {
+                SCRIPT_LOADED.store(true, Ordering::Relaxed);
+                let _ = stream.write_frame(&Frame::End);
+            }
+            Completion::Responded => SCRIPT_LOADED.store(true, Ordering::Relaxed),
+            Completion::Failed => {
+                let _ = stream.write_frame(&Frame::Fail {
+                    status: 500,
+                    message: String::new(),
+                });
+            }
+        }
+    }
+
+    fn monitor(self: Arc<Server>) {
+        let options = &self.group.options;
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let mut state = self.state();
+            if let Phase::Stopping { .. } = state.phase {
+                return;
+            }
+            // SAFETY: reading the parent pid.
+            if unsafe { libc::getppid() } != self.parent {
+                self.stop(&mut state, "the Apache parent process has gone, stopping");
+                continue;
+            }
+            let now = Instant::now();
+            if let Some(limit) = options.request_timeout {
+                let threads = options.threads.max(1);
+                let elapsed: Vec<Duration> =
+                    state.active.values().map(|a| now - a.started).collect();
+                let total: Duration = elapsed.iter().sum();
+                let exceeded = if threads == 1 {
+                    elapsed.iter().any(|e| *e > limit)
+                } else {
+                    total / threads > limit
+                };
+                if exceeded {
+                    for active in state.active.values() {
+                        if now - active.started > limit {
+                            // The Apache child sees the connection end at once
+                            // and answers its client; the stuck thread is left
+                            // to the shutdown timeout.
+                            let _ = active.connection.shutdown(std::net::Shutdown::Both);
+                        }
+                    }
+                    self.stop(&mut state, "request time limit exceeded, stopping process");
+                    continue;
+                }
+            }
+            if let Some(limit) = options.inactivity_timeout
+                && self.activity.idle_for() > limit
+            {
+                self.stop(&mut state, "inactivity timeout reached, stopping process");
+                continue;
+            }
+            if let Some(limit) = options.restart_interval
+                && now - self.started > limit
+            {
+                let timeout = options.graceful_timeout;
+                self.graceful(&mut state, timeout, "restart interval reached, restarting");
+            }
+            if let Some(limit) = options.startup_timeout
+                && !SCRIPT_LOADED.load(Ordering::Relaxed)
+                && crate::wsgi::script::load_failures() > 0
+                && now - self.started > limit
+            {
+                self.stop(
+                    &mut state,
+                    "startup timeout reached without loading the application, restarting",
+                );
+                continue;
+            }
+            if let Some(limit) = options.cpu_time_limit
+                && cpu_time() > limit
+            {
+                let timeout = options.graceful_timeout;
+                self.graceful(&mut state, timeout, "CPU time limit reached, restarting");
+            }
+            let heartbeat = Duration::from_millis(self.gil_heartbeat_ms.load(Ordering::Relaxed));
+            if (now - self.started).saturating_sub(heartbeat)
+                > options.deadlock_timeout + Duration::from_secs(1)
+            {
+                self.wedged.store(true, Ordering::SeqCst);
+                self.stop(
+                    &mut state,
+                    "Python GIL deadlock suspected (deadlock-timeout), stopping process",
+                );
+            }
+        }
+    }
+
+    /// Takes the GIL every second; if it cannot, the monitor notices.
+    fn heartbeat(self: Arc<Server>) {
+        loop {
+            python_embed::threads::with_main_interpreter(|_| {});
+            self.gil_heartbeat_ms
+                .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            if matches!(self.state().phase, Phase::Stopping { .. }) {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+/// How long the request waited between Apache receiving it and now.
+fn queued_for(cgi: &CgiEnviron) -> Duration {
+    let Some(start) = cgi
+        .get("mod_wsgi.request_start")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return Duration::ZERO;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    Duration::from_micros(now.saturating_sub(start))
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec;
+    let micros = usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+    Duration::from_secs(seconds as u64) + Duration::from_micros(micros as u64)
+}

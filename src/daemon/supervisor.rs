@@ -1,0 +1,389 @@
+//! The Apache parent's side of daemon mode: creates each group's socket,
+//! forks its processes, replaces any that die (through httpd's "other
+//! child" API, with a growing delay when they die right after starting),
+//! and on restart or stop ends them all and removes the sockets.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apache_sys as ap;
+
+use super::accounts;
+use super::groups::{self, DaemonGroup, ServerRef};
+use super::privileges::Identity;
+use super::socket::create_listener;
+use crate::apache::{c_str, log, pool};
+use crate::config::ServerConfig;
+use crate::module::server_config_mut;
+use crate::wsgi::backend::Level;
+
+/// One daemon process of a group, as the parent tracks it. Lives in the
+/// configuration pool; its address is the "other child" callback data.
+struct Slot {
+    group: Arc<DaemonGroup>,
+    number: usize,
+    process: ap::apr_proc_t,
+    pool: *mut ap::apr_pool_t,
+    main_server: *mut ap::server_rec,
+    started: Instant,
+    quick_deaths: u32,
+    alive: bool,
+}
+
+#[derive(Clone, Copy)]
+struct SlotPtr(*mut Slot);
+// SAFETY: slots are only touched by the parent's single thread.
+unsafe impl Send for SlotPtr {}
+
+static SLOTS: Mutex<Vec<SlotPtr>> = Mutex::new(Vec::new());
+
+fn slots() -> Vec<SlotPtr> {
+    SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// A process that died sooner than this after starting counts as failing
+/// to start; its replacement waits before trying again.
+const QUICK_DEATH: Duration = Duration::from_secs(2);
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(30);
+
+/// How long the parent waits for daemon processes to exit on restart or
+/// stop before killing them (httpd's own value for its processes).
+const STOP_WAIT: Duration = Duration::from_secs(3);
+
+fn apache_identity() -> (u32, u32) {
+    // SAFETY: mod_unixd's configuration is set while the configuration is
+    // read and only read here.
+    unsafe { (ap::ap_unixd_config.user_id, ap::ap_unixd_config.group_id) }
+}
+
+fn identity(options: &super::options::DaemonOptions) -> Result<(Identity, String), String> {
+    let (apache_uid, apache_gid) = apache_identity();
+    let user = match &options.user {
+        Some(account) => accounts::user(account)?,
+        None => accounts::user_by_id(apache_uid),
+    };
+    let gid = match &options.group {
+        Some(account) => accounts::group(account)?,
+        None => apache_gid,
+    };
+    let groups = if options.supplementary_groups.is_empty() {
+        accounts::initial_groups(&user.name, gid)
+    } else {
+        let mut groups = vec![gid];
+        for name in &options.supplementary_groups {
+            groups.push(accounts::group(&super::options::Account::Name(
+                name.clone(),
+            ))?);
+        }
+        groups
+    };
+    Ok((
+        Identity {
+            user_name: user.name,
+            uid: user.uid,
+            gid,
+            groups,
+        },
+        user.home,
+    ))
+}
+
+/// Collects every WSGIDaemonProcess of the configuration, with the server
+/// it was defined in.
+unsafe fn configured(
+    main: *mut ap::server_rec,
+) -> Vec<(super::options::DaemonOptions, *mut ap::server_rec)> {
+    let mut all = Vec::new();
+    let mut server = main;
+    while !server.is_null() {
+        // SAFETY: walking httpd's server list; each has our configuration.
+        let config = unsafe { server_config_mut(server) };
+        for options in &config.daemon_groups {
+            all.push((options.clone(), server));
+        }
+        // SAFETY: as above.
+        server = unsafe { (*server).next };
+    }
+    all
+}
+
+/// Creates the sockets and starts the processes of every group. Called in
+/// the parent's post_config of each configuration generation.
+///
+/// # Safety
+/// `pconf` must be the generation's configuration pool and `main` the main
+/// server.
+pub unsafe fn start(
+    pconf: *mut ap::apr_pool_t,
+    main: *mut ap::server_rec,
+    config: &ServerConfig,
+) -> Result<(), String> {
+    SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    // SAFETY: main is live.
+    let defined = unsafe { configured(main) };
+    if defined.is_empty() {
+        groups::set_active(Vec::new());
+        return Ok(());
+    }
+    let prefix = match &config.socket_prefix {
+        Some(prefix) => prefix.clone(),
+        // SAFETY: pconf is live; the path is a pool string.
+        None => PathBuf::from(
+            unsafe { c_str(ap::ap_runtime_dir_relative(pconf, c"wsgi".as_ptr())) }.into_owned(),
+        ),
+    };
+    let mut generation = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    unsafe { ap::ap_mpm_query(ap::AP_MPMQ_GENERATION as i32, &mut generation) };
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    let (apache_uid, _) = apache_identity();
+    let mut active = Vec::new();
+    for (index, (options, server)) in defined.into_iter().enumerate() {
+        let name = options.name.clone();
+        let fail = |e: String| format!("WSGIDaemonProcess {name}: {e}");
+        let (identity, user_home) = identity(&options).map_err(fail)?;
+        let socket_owner = match &options.socket_user {
+            Some(account) => accounts::user(account).map_err(fail)?.uid,
+            None => apache_uid,
+        };
+        let socket_path = PathBuf::from(format!(
+            "{}.{parent}.{generation}.{index}.sock",
+            prefix.display()
+        ));
+        let listener =
+            create_listener(&socket_path, options.listen_backlog, socket_owner).map_err(fail)?;
+        // Every process of the group polls the shared socket; accepting
+        // must not block a process another one beat to the connection.
+        // SAFETY: setting a flag on the descriptor just created.
+        unsafe {
+            let flags = libc::fcntl(listener, libc::F_GETFL);
+            libc::fcntl(listener, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        // SAFETY: server is a live server_rec of this configuration.
+        let (hostname, timeout) = unsafe {
+            (
+                c_str((*server).server_hostname).into_owned(),
+                (*server).timeout,
+            )
+        };
+        let socket_timeout = options
+            .socket_timeout
+            .unwrap_or(Duration::from_micros(timeout.max(1_000_000) as u64));
+        let home = options
+            .home
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(user_home));
+        active.push(Arc::new(DaemonGroup {
+            options,
+            index,
+            server: ServerRef(server),
+            server_hostname: hostname,
+            in_virtual_host: server != main,
+            identity,
+            home,
+            socket_path,
+            listener,
+            socket_timeout,
+        }));
+    }
+    groups::set_active(active.clone());
+    for group in active {
+        for number in 0..group.options.processes as usize {
+            // SAFETY: the slot lives in pconf as long as the registration.
+            let slot = unsafe {
+                pool::attach(
+                    pconf,
+                    Slot {
+                        group: group.clone(),
+                        number,
+                        process: std::mem::zeroed(),
+                        pool: pconf,
+                        main_server: main,
+                        started: Instant::now(),
+                        quick_deaths: 0,
+                        alive: false,
+                    },
+                )
+            };
+            SLOTS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(SlotPtr(slot));
+            // SAFETY: slot was just allocated and is only used by this thread.
+            unsafe { spawn(slot, Duration::ZERO) };
+        }
+    }
+    // Registered last so that it runs first when the generation ends,
+    // while the slots (freed by their own, earlier cleanups) still exist.
+    // SAFETY: pconf is live.
+    unsafe {
+        ap::apr_pool_cleanup_register(
+            pconf,
+            std::ptr::null(),
+            Some(stop_all),
+            Some(ap::apr_pool_cleanup_null),
+        );
+    }
+    Ok(())
+}
+
+/// Forks the process of `slot`; the child becomes a daemon process and
+/// never returns here.
+unsafe fn spawn(slot: *mut Slot, delay: Duration) {
+    // SAFETY: slot is live (see Slot).
+    let slot = unsafe { &mut *slot };
+    // SAFETY: forking the single-threaded parent; no lock is held.
+    let status = unsafe { ap::apr_proc_fork(&mut slot.process, slot.pool) };
+    if status == ap::APR_INCHILD as i32 {
+        // SAFETY: in the new child, which becomes the daemon process.
+        unsafe { super::run::daemon_main(slot.group.clone(), slot.main_server, delay) };
+    }
+    if status != ap::APR_INPARENT as i32 {
+        log::server(
+            slot.main_server,
+            Level::Error,
+            &log::ours(&format!(
+                "Unable to fork daemon process '{}' (status {status}).",
+                slot.group.name()
+            )),
+        );
+        return;
+    }
+    slot.started = Instant::now();
+    slot.alive = true;
+    log::server(
+        slot.main_server,
+        Level::Info,
+        &log::ours(&format!(
+            "Starting process '{}' #{} with uid={}, gid={} and threads={} (pid {}).",
+            slot.group.name(),
+            slot.number,
+            slot.group.identity.uid,
+            slot.group.identity.gid,
+            slot.group.options.threads,
+            slot.process.pid
+        )),
+    );
+    // SAFETY: the process record and slot live in the pool that bounds the
+    // registration.
+    unsafe {
+        ap::apr_proc_other_child_register(
+            &mut slot.process,
+            Some(maintenance),
+            (slot as *mut Slot).cast(),
+            std::ptr::null_mut(),
+            slot.pool,
+        )
+    };
+}
+
+fn stopping() -> bool {
+    let mut state = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    let rv = unsafe { ap::ap_mpm_query(ap::AP_MPMQ_MPM_STATE as i32, &mut state) };
+    rv != 0 || state == ap::AP_MPMQ_STOPPING as i32
+}
+
+unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, status: i32) {
+    let slot_ptr = data.cast::<Slot>();
+    // SAFETY: data is the slot registered with this callback.
+    let slot = unsafe { &mut *slot_ptr };
+    let name = slot.group.name().to_string();
+    let pid = slot.process.pid;
+    match reason as u32 {
+        ap::APR_OC_REASON_DEATH | ap::APR_OC_REASON_LOST => {
+            slot.alive = false;
+            // SAFETY: unregistering our own registration.
+            unsafe { ap::apr_proc_other_child_unregister(data) };
+            if stopping() {
+                return;
+            }
+            let how = if libc::WIFEXITED(status) {
+                format!("exit code {}", libc::WEXITSTATUS(status))
+            } else if libc::WIFSIGNALED(status) {
+                format!("signal {}", libc::WTERMSIG(status))
+            } else {
+                "unknown cause".to_string()
+            };
+            if slot.started.elapsed() < QUICK_DEATH {
+                slot.quick_deaths += 1;
+            } else {
+                slot.quick_deaths = 0;
+            }
+            let delay = if slot.quick_deaths == 0 {
+                Duration::ZERO
+            } else {
+                (Duration::from_secs(1) * 2u32.saturating_pow(slot.quick_deaths - 1))
+                    .min(MAX_RESTART_DELAY)
+            };
+            log::server(
+                slot.main_server,
+                Level::Info,
+                &log::ours(&format!(
+                    "Process '{name}' (pid {pid}) has died ({how}), restarting it{}.",
+                    if delay.is_zero() {
+                        String::new()
+                    } else {
+                        format!(" after {} s", delay.as_secs())
+                    }
+                )),
+            );
+            // SAFETY: the slot stays valid; spawn forks a replacement.
+            unsafe { spawn(slot_ptr, delay) };
+        }
+        ap::APR_OC_REASON_RESTART => {
+            // SAFETY: unregistering our own registration; the pool cleanup
+            // ends the process.
+            unsafe { ap::apr_proc_other_child_unregister(data) };
+        }
+        _ => {}
+    }
+}
+
+fn process_gone(pid: libc::pid_t) -> bool {
+    let mut status = 0;
+    // SAFETY: reaping our own child without blocking.
+    let rv = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    rv == pid || rv < 0
+}
+
+unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t {
+    let live: Vec<libc::pid_t> = slots()
+        .into_iter()
+        // SAFETY: slots live in the pool being cleared; their cleanups run
+        // after this one, which was registered after them.
+        .filter_map(|slot| unsafe { (*slot.0).alive.then_some((*slot.0).process.pid) })
+        .filter(|pid| *pid > 0)
+        .collect();
+    for pid in &live {
+        // SAFETY: signalling our own daemon processes.
+        unsafe { libc::kill(*pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + STOP_WAIT;
+    let mut remaining = live;
+    while !remaining.is_empty() && Instant::now() < deadline {
+        remaining.retain(|pid| !process_gone(*pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in &remaining {
+        // SAFETY: ending our own daemon processes that did not stop in time.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+            libc::waitpid(*pid, std::ptr::null_mut(), 0);
+        }
+    }
+    for group in groups::all() {
+        if let Ok(path) = std::ffi::CString::new(group.socket_path.as_os_str().as_encoded_bytes()) {
+            // SAFETY: removing the socket file we created, closing our listener.
+            unsafe {
+                libc::unlink(path.as_ptr());
+                libc::close(group.listener);
+            }
+        }
+    }
+    groups::set_active(Vec::new());
+    SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    0
+}

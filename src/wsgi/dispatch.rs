@@ -1,0 +1,83 @@
+//! Running a request's WSGI script in its application group: the part of
+//! request handling shared by embedded mode and daemon processes.
+
+use std::path::Path;
+
+use pyo3::prelude::*;
+use python_embed::raised::take_traceback_lines;
+use python_embed::threads::with_interpreter;
+use python_embed::{PyResultExt, Raised};
+
+use super::backend::{Backend, Level, RequestLog};
+use super::interpreter::interpreter_for;
+use super::run::{Completion, RunRequest, run_application};
+use super::script::load_script;
+
+/// What to run.
+pub struct Target<'a> {
+    /// Expanded application group (`""` is the main interpreter).
+    pub application_group: &'a str,
+    /// Expanded name of the application object.
+    pub callable: &'a str,
+    /// WSGIScriptReloading.
+    pub reload: bool,
+}
+
+fn ours(text: &str) -> String {
+    format!("mod_wsgi (pid={}): {text}", std::process::id())
+}
+
+/// Loads the script of `request` (reloading it if changed) in the target
+/// interpreter and runs its application. Failures to load are logged with
+/// their traceback and answered `Failed` (a 500).
+pub fn dispatch(
+    target: &Target<'_>,
+    request: &RunRequest<'_>,
+    backend: &mut dyn Backend,
+    log: &dyn RequestLog,
+) -> Completion {
+    let script = request.script;
+    let interpreter = match interpreter_for(target.application_group) {
+        Ok(interpreter) => interpreter,
+        Err(lines) => {
+            for line in lines {
+                log.log(Level::Error, &ours(&format!("{line}: {script}")));
+            }
+            return Completion::Failed;
+        }
+    };
+    let types = &interpreter.types;
+    with_interpreter(interpreter.interpreter, |py| {
+        let app = load_script(py, Path::new(script), target.reload)
+            .and_then(|module| module.getattr_opt(target.callable).raised(py));
+        match app {
+            Ok(Some(app)) => run_application(py, types, &app, request, backend, log),
+            Ok(None) => {
+                log.log(
+                    Level::Error,
+                    &ours(&format!(
+                        "Target WSGI script does not contain WSGI application '{}': {script}",
+                        target.callable
+                    )),
+                );
+                Completion::Failed
+            }
+            Err(Raised { .. }) => {
+                log.log(
+                    Level::Error,
+                    &ours(&format!("Failed to exec Python script file '{script}'.")),
+                );
+                log.log(
+                    Level::Error,
+                    &ours(&format!(
+                        "Exception occurred processing WSGI script '{script}'."
+                    )),
+                );
+                for line in take_traceback_lines(py) {
+                    log.log(Level::Error, &line);
+                }
+                Completion::Failed
+            }
+        }
+    })
+}
