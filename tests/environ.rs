@@ -89,7 +89,11 @@ fn cgi_and_wsgi_keys(mpm: Mpm, mode: Mode) {
     assert_eq!(text(&env, "wsgi.url_scheme"), "http");
     assert_eq!(text(&env, "wsgi.input_terminated"), "True");
     assert_eq!(text(&env, "wsgi.run_once"), "False");
-    let threaded = if mpm == Mpm::Prefork { "False" } else { "True" };
+    let threaded = if mode.multithreaded(mpm) {
+        "True"
+    } else {
+        "False"
+    };
     assert_eq!(text(&env, "wsgi.multithread"), threaded, "{mpm:?}");
     assert_eq!(text(&env, "wsgi.multiprocess"), "True");
     assert_eq!(types["wsgi.input"], "Input");

@@ -343,7 +343,7 @@ fn flask_with_python_path_under_mount(mpm: Mpm, mode: Mode) {
     let venv = test_venv();
     let site = site_packages(&venv);
     let apache = SiteBuilder::new(mpm, mode)
-        .conf(&format!("WSGIPythonPath \"{}\"", site.display()))
+        .python_path(&site.display().to_string())
         .conf("WSGIChunkedRequest On")
         .mount_app("/mounted/flask", "frameworks_flask.wsgi", "")
         .with(|b| b.file("apps/frameworks_data.bin", data_file()))

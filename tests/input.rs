@@ -417,6 +417,8 @@ fn expect_100_continue(mpm: Mpm, mode: Mode) {
 /// Using a kept `wsgi.input` in a later request raises RuntimeError.
 fn input_expires_after_request(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
+        // Requests of one connection must reach one process.
+        .daemon_option("processes=1")
         .mount_app("/expired", "input_expired.wsgi", "")
         .start();
     // One keep-alive connection: both requests reach the same process.
@@ -515,6 +517,8 @@ fn upload_memory_is_bounded(mpm: Mpm, mode: Mode) {
     const TOTAL: usize = 256 * MIB;
     const ALLOWED_GROWTH_KIB: u64 = 64 * 1024;
     let apache = SiteBuilder::new(mpm, mode)
+        // Requests of one connection must reach one process.
+        .daemon_option("processes=1")
         .mount_app("/digest", "input_digest.wsgi", "")
         .conf("WSGIChunkedRequest On\n")
         .start();

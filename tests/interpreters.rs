@@ -127,11 +127,16 @@ fn mod_wsgi_module_matches_environ(mpm: Mpm, mode: Mode) {
     let answer = json(&apache.get("/r"));
     assert_eq!(answer["module_version"], answer["environ_version"]);
     let threads = answer["threads_per_process"].as_u64().unwrap();
-    match mpm {
-        Mpm::Prefork => assert_eq!(threads, 1),
-        _ => assert_eq!(threads, 40, "ThreadsPerChild of the test servers"),
+    assert_eq!(
+        threads,
+        u64::from(mode.threads_per_process(mpm)),
+        "{mpm:?} {mode:?}"
+    );
+    let processes = answer["maximum_processes"].as_u64().unwrap();
+    match mode {
+        Mode::Daemon => assert_eq!(processes, u64::from(DAEMON_PROCESSES)),
+        Mode::Embedded => assert!(processes >= 1),
     }
-    assert!(answer["maximum_processes"].as_u64().unwrap() >= 1);
     assert_eq!(answer["file_wrapper_is_module_type"], true);
     assert!(
         answer["module_name"]
@@ -144,12 +149,19 @@ fn mod_wsgi_module_matches_environ(mpm: Mpm, mode: Mode) {
 fn c_extensions_work(mpm: Mpm, mode: Mode) {
     let venv = test_venv();
     let apache = SiteBuilder::new(mpm, mode)
-        .mount_app("/global", "interp_extensions.wsgi", "application-group=%{GLOBAL}")
-        .with(|b| b.file("apps/sub/ext.wsgi", include_str!("apps/interp_extensions.wsgi")))
-        .conf(&format!(
-            "WSGIPythonPath {}\nWSGIScriptAlias /sub {{root}}/apps/sub/ext.wsgi application-group=sub\n",
-            site_packages(&venv).display()
-        ))
+        .mount_app(
+            "/global",
+            "interp_extensions.wsgi",
+            "application-group=%{GLOBAL}",
+        )
+        .with(|b| {
+            b.file(
+                "apps/sub/ext.wsgi",
+                include_str!("apps/interp_extensions.wsgi"),
+            )
+        })
+        .python_path(&site_packages(&venv).display().to_string())
+        .conf("WSGIScriptAlias /sub {root}/apps/sub/ext.wsgi application-group=sub\n")
         .start();
     for path in ["/global", "/sub"] {
         let answer = json(&apache.get(path));
@@ -177,6 +189,8 @@ fn set_mtime_later(path: &Path) {
 
 fn script_reloading_on_and_off(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
+        // Both requests of a check must reach the same process.
+        .daemon_option("processes=1")
         .mount_app("/on", "interp_version.wsgi", "")
         .with(|b| {
             b.file(
@@ -221,30 +235,61 @@ fn script_reloading_on_and_off(mpm: Mpm, mode: Mode) {
 }
 
 fn import_scripts_load_at_process_start(mpm: Mpm, mode: Mode) {
+    let group = mode.process_group_option();
     let apache = SiteBuilder::new(mpm, mode)
         .mount_app("/r", "interp_report.wsgi", "application-group=preloaded")
         .mount_app("/other", "interp_report.wsgi", "application-group=other")
         .mount_app(
             "/startup",
             "interp_startup.wsgi",
-            "process-group=%{GLOBAL} application-group=%{GLOBAL}",
+            &format!("process-group={group} application-group=%{{GLOBAL}}"),
         )
         .with(|b| b.file("apps/interp_preload.py", include_str!("apps/interp_preload.py")))
-        .conf(
-            "WSGIImportScript {root}/apps/interp_preload.py process-group=%{GLOBAL} application-group=preloaded\n",
-        )
+        .conf(&format!(
+            "WSGIImportScript {{root}}/apps/interp_preload.py process-group={group} application-group=preloaded\n"
+        ))
         .start();
-    // Every child loads both before serving anything.
-    for pid in apache.child_pids() {
-        for needle in [
-            format!("preloaded into group 'preloaded' in pid {pid}"),
-            format!("alias script loaded at start in pid {pid}"),
-        ] {
+    // Every process that runs the applications loads both before serving
+    // anything: each Apache child in embedded mode, each daemon process in
+    // daemon mode.
+    let loaded_in = |needle: &str| -> Vec<String> {
+        let mut pids: Vec<String> = apache
+            .error_log()
+            .lines()
+            .filter_map(|line| line.split(needle).nth(1).map(|pid| pid.trim().to_string()))
+            .collect();
+        pids.sort();
+        pids.dedup();
+        pids
+    };
+    let expected: Vec<String> = match mode {
+        Mode::Embedded => {
+            let mut pids: Vec<String> = apache.child_pids().iter().map(|p| p.to_string()).collect();
+            pids.sort();
+            pids
+        }
+        Mode::Daemon => Vec::new(),
+    };
+    for needle in [
+        "preloaded into group 'preloaded' in pid ",
+        "alias script loaded at start in pid ",
+    ] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let pids = loaded_in(needle);
+            let done = match mode {
+                Mode::Embedded => expected.iter().all(|p| pids.contains(p)),
+                Mode::Daemon => pids.len() >= DAEMON_PROCESSES as usize,
+            };
+            if done {
+                break;
+            }
             assert!(
-                apache.wait_for_log(&needle, Duration::from_secs(10)),
-                "{needle}\n{}",
+                std::time::Instant::now() < deadline,
+                "{needle}: loaded in {pids:?}, expected {expected:?}\n{}",
                 apache.error_log()
             );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
     let preloaded = json(&apache.get("/r"));

@@ -61,7 +61,7 @@ fn make_world_writable(dir: &Path) {
 fn check_optimize(mpm: Mpm, mode: Mode, directive: Option<&str>, level: u8) {
     let mut site = SiteBuilder::new(mpm, mode)
         .mount_app("/info", INFO_APP, "")
-        .conf("WSGIPythonPath {root}/pylib")
+        .python_path("{root}/pylib")
         .with(|b| {
             b.file(
                 format!("pylib/{OPT_MODULE}.py"),
@@ -240,7 +240,7 @@ fn python_home_plain_prefix(mpm: Mpm, mode: Mode) {
 
 fn python_path_site_dirs_with_pth(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
-        .conf("WSGIPythonPath {root}/pylib_a:{root}/pylib_b")
+        .python_path("{root}/pylib_a:{root}/pylib_b")
         .mount_app("/info", INFO_APP, "")
         .with(|b| {
             b.file(

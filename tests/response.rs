@@ -559,7 +559,11 @@ fn logging_goes_to_error_log(mpm: Mpm, mode: Mode) {
         let line = log_line(&apache, &expected_end);
         assert!(line.contains("[wsgi:error]"), "{line}");
         // Written during the request, so logged in its context.
-        assert!(line.contains("[client 127.0.0.1:"), "{line}");
+        let context = match mode {
+            Mode::Embedded => "[client 127.0.0.1:",
+            Mode::Daemon => "[remote 127.0.0.1:",
+        };
+        assert!(line.contains(context), "{line}");
         assert!(
             line.ends_with(&expected_end),
             "not a line of its own: {line}"
@@ -578,6 +582,8 @@ fn large_response_memory_is_bounded(mpm: Mpm, mode: Mode) {
     const TOTAL_MIB: usize = 256;
     const ALLOWED_GROWTH_KIB: u64 = 64 * 1024;
     let apache = SiteBuilder::new(mpm, mode)
+        // Requests of one connection must reach one process.
+        .daemon_option("processes=1")
         .mount_app("/big", "response_big.wsgi", "")
         .start();
     // The first request on the connection names the child (and loads the

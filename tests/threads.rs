@@ -306,21 +306,21 @@ fn concurrent_requests_and_wsgi_flags(mpm: Mpm, mode: Mode) {
     let flags = json_of(&apache, &response, "/t/flags");
     assert_eq!(
         flags["multithread"],
-        mpm != Mpm::Prefork,
-        "{mpm:?}: {flags}"
+        mode.multithreaded(mpm),
+        "{mpm:?} {mode:?}: {flags}"
     );
     assert_eq!(flags["multiprocess"], true, "{mpm:?}: {flags}");
     assert_eq!(flags["run_once"], false, "{mpm:?}: {flags}");
 
     let per_process = rendezvous(&apache, "batch1", 16);
-    if mpm == Mpm::Prefork {
+    if !mode.multithreaded(mpm) {
         // One request at a time per child.
         assert!(
             per_process.values().all(|&n| n == 1),
             "a prefork child ran two requests at once: {per_process:?}"
         );
     } else {
-        // At most two children, so some interpreter ran several at once.
+        // At most two processes, so some interpreter ran several at once.
         assert!(
             per_process.values().any(|&n| n >= 2),
             "no process ran concurrent requests: {per_process:?}"

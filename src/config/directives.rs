@@ -106,12 +106,32 @@ unsafe extern "C" fn script_alias_directive(
 static DEFINED_GROUPS: std::sync::Mutex<(usize, Vec<String>)> =
     std::sync::Mutex::new((0, Vec::new()));
 
-fn defined_groups(
+unsafe extern "C" fn forget_defined_groups(_data: *mut c_void) -> ap::apr_status_t {
+    *DEFINED_GROUPS.lock().unwrap_or_else(|e| e.into_inner()) = (0, Vec::new());
+    0
+}
+
+/// The group names defined in the configuration being read in `pool`.
+///
+/// # Safety
+/// `pool` must be the live configuration pool.
+unsafe fn defined_groups(
     pool: *mut ap::apr_pool_t,
 ) -> std::sync::MutexGuard<'static, (usize, Vec<String>)> {
     let mut groups = DEFINED_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
     if groups.0 != pool as usize {
         *groups = (pool as usize, Vec::new());
+        // The pool is reused for the next reading of the configuration
+        // (a restart); the list must not outlive this one.
+        // SAFETY: per the contract.
+        unsafe {
+            ap::apr_pool_cleanup_register(
+                pool,
+                std::ptr::null(),
+                Some(forget_defined_groups),
+                Some(ap::apr_pool_cleanup_null),
+            )
+        };
     }
     groups
 }

@@ -221,6 +221,17 @@ impl ServerBuilder {
         self
     }
 
+    /// Like [`conf`](Self::conf), but puts the text before everything
+    /// appended so far.
+    pub fn conf_first(mut self, text: &str) -> Self {
+        let mut first = text.to_owned();
+        if !first.ends_with('\n') {
+            first.push('\n');
+        }
+        self.extra_conf.insert_str(0, &first);
+        self
+    }
+
     /// Writes a file under the server root (parent dirs are created).
     /// `{root}` in the contents is replaced by the server root.
     pub fn file(mut self, rel_path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> Self {

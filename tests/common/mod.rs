@@ -17,4 +17,4 @@ pub use http::{
     Response, chunked, keepalive_request, read_raw_head, read_response, try_read_response,
 };
 pub use venv::{site_packages, test_venv};
-pub use wsgi::{Mode, SiteBuilder, apps_dir};
+pub use wsgi::{DAEMON_GROUP, DAEMON_PROCESSES, DAEMON_THREADS, Mode, SiteBuilder, apps_dir};
