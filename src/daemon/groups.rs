@@ -40,6 +40,16 @@ pub struct DaemonGroup {
     /// group's processes.
     pub listener: RawFd,
     pub socket_timeout: Duration,
+    /// script-user= / script-group=: the owner or group a script must have
+    /// to run in this group.
+    pub script_owner: Option<ScriptOwner>,
+}
+
+/// Who must own the scripts a group runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptOwner {
+    User(u32),
+    Group(u32),
 }
 
 impl DaemonGroup {

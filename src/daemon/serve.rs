@@ -399,6 +399,7 @@ impl Server {
                 return;
             }
         }
+        set_buffer_sizes(&connection, &self.group.options);
         let Ok(control) = connection.try_clone() else {
             return;
         };
@@ -624,4 +625,27 @@ fn cpu_time() -> Duration {
     let seconds = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec;
     let micros = usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
     Duration::from_secs(seconds as u64) + Duration::from_micros(micros as u64)
+}
+
+/// send-buffer-size= and receive-buffer-size= on a connection.
+fn set_buffer_sizes(connection: &UnixStream, options: &super::options::DaemonOptions) {
+    use std::os::fd::AsRawFd;
+    for (option, size) in [
+        (libc::SO_SNDBUF, options.send_buffer_size),
+        (libc::SO_RCVBUF, options.receive_buffer_size),
+    ] {
+        if let Some(size) = size {
+            let value = size as libc::c_int;
+            // SAFETY: setting an int socket option on a connected socket.
+            unsafe {
+                libc::setsockopt(
+                    connection.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&value as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use apache_sys as ap;
 
 use super::accounts;
-use super::groups::{self, DaemonGroup, ServerRef};
+use super::groups::{self, DaemonGroup, ScriptOwner, ServerRef};
 use super::privileges::Identity;
 use super::socket::create_listener;
 use crate::apache::{c_str, log, pool};
@@ -171,6 +171,11 @@ pub unsafe fn start(
         let socket_timeout = options
             .socket_timeout
             .unwrap_or(Duration::from_micros(timeout.max(1_000_000) as u64));
+        let script_owner = match (&options.script_user, &options.script_group) {
+            (Some(user), _) => Some(ScriptOwner::User(accounts::user(user).map_err(fail)?.uid)),
+            (None, Some(group)) => Some(ScriptOwner::Group(accounts::group(group).map_err(fail)?)),
+            (None, None) => None,
+        };
         let home = options
             .home
             .clone()
@@ -186,6 +191,7 @@ pub unsafe fn start(
             socket_path,
             listener,
             socket_timeout,
+            script_owner,
         }));
     }
     groups::set_active(active.clone());

@@ -230,6 +230,29 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
                 );
                 return INTERNAL_ERROR;
             };
+            if let Some(owner) = group.script_owner {
+                let finfo = &(*r).finfo;
+                let (matches, what) = match owner {
+                    crate::daemon::groups::ScriptOwner::User(uid) => (
+                        finfo.valid & ap::APR_FINFO_USER as i32 != 0 && finfo.user == uid,
+                        format!(
+                            "User of WSGI script file does not match required user for daemon process, uid={}",
+                            finfo.user
+                        ),
+                    ),
+                    crate::daemon::groups::ScriptOwner::Group(gid) => (
+                        finfo.valid & ap::APR_FINFO_GROUP as i32 != 0 && finfo.group == gid,
+                        format!(
+                            "Group of WSGI script file does not match required group for daemon process, gid={}",
+                            finfo.group
+                        ),
+                    ),
+                };
+                if !matches {
+                    script_error(r, &what, &filename);
+                    return ap::HTTP_FORBIDDEN as c_int;
+                }
+            }
             if !group.accessible_from(&hostname) {
                 script_error(
                     r,
