@@ -132,6 +132,8 @@ pub struct Server {
     gil_heartbeat_ms: AtomicU64,
     /// Python cannot be finalised (the GIL seems stuck).
     wedged: AtomicBool,
+    /// The GIL heartbeat thread has stopped using Python.
+    heartbeat_done: AtomicBool,
     parent: libc::pid_t,
 }
 
@@ -152,6 +154,7 @@ impl Server {
             activity: Activity::new(),
             gil_heartbeat_ms: AtomicU64::new(0),
             wedged: AtomicBool::new(false),
+            heartbeat_done: AtomicBool::new(false),
             // SAFETY: reading the parent pid.
             parent: unsafe { libc::getppid() },
         })
@@ -233,7 +236,26 @@ impl Server {
         }
         self.accept_loop(&sender);
         drop(sender);
-        self.wait_for_requests()
+        let finished = self.wait_for_requests();
+        finished && self.wait_for_heartbeat()
+    }
+
+    /// Waits (briefly) for the GIL heartbeat thread to stop using Python.
+    fn wait_for_heartbeat(&self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut state = self.state();
+        while !self.heartbeat_done.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, (deadline - now).min(Duration::from_millis(50)))
+                .map(|(s, _)| s)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        true
     }
 
     fn accept_loop(&self, sender: &mpsc::Sender<UnixStream>) {
@@ -591,14 +613,18 @@ impl Server {
     /// Takes the GIL every second; if it cannot, the monitor notices.
     fn heartbeat(self: Arc<Server>) {
         loop {
+            // Checked before touching Python: once stopping, Python may be
+            // finalised at any moment.
+            if matches!(self.state().phase, Phase::Stopping { .. }) {
+                break;
+            }
             python_embed::threads::with_main_interpreter(|_| {});
             self.gil_heartbeat_ms
                 .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            if matches!(self.state().phase, Phase::Stopping { .. }) {
-                return;
-            }
-            std::thread::sleep(Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(250));
         }
+        self.heartbeat_done.store(true, Ordering::SeqCst);
+        self.changed.notify_all();
     }
 }
 
