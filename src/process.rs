@@ -19,7 +19,7 @@ use crate::wsgi::environ::ServerFacts;
 use crate::wsgi::interpreter::{self, InterpreterSetup};
 use crate::wsgi::log::set_server_log;
 use crate::wsgi::python_module::ProcessFacts;
-use crate::wsgi::script::load_script;
+use crate::wsgi::script::{OnChange, load_script};
 
 static MULTITHREAD: AtomicBool = AtomicBool::new(false);
 /// WSGIRestrictEmbedded On: Apache's children never run Python.
@@ -325,7 +325,7 @@ pub fn import_script(script: &ImportScript) {
         Err(lines) => return log_lines(&lines),
     };
     with_interpreter(target.interpreter, |py| {
-        if load_script(py, Path::new(&script.path), true).is_err() {
+        if load_script(py, Path::new(&script.path), OnChange::Reload).is_err() {
             let mut lines = vec![format!(
                 "Failed to import WSGI script '{}' into application group '{}'.",
                 script.path, script.application_group

@@ -40,6 +40,9 @@ pub struct DaemonGroup {
     /// group's processes.
     pub listener: RawFd,
     pub socket_timeout: Duration,
+    /// The uid Apache's children connect with (besides root), checked
+    /// against each connection's peer credentials.
+    pub peer_uid: u32,
     /// script-user= / script-group=: the owner or group a script must have
     /// to run in this group.
     pub script_owner: Option<ScriptOwner>,

@@ -57,7 +57,8 @@ pub struct DaemonOptions {
     pub eviction_timeout: Option<Duration>,
     pub shutdown_timeout: Duration,
     pub startup_timeout: Option<Duration>,
-    pub deadlock_timeout: Duration,
+    /// None: deadlock detection off (deadlock-timeout=0).
+    pub deadlock_timeout: Option<Duration>,
     /// None: Apache's Timeout.
     pub socket_timeout: Option<Duration>,
     pub connect_timeout: Duration,
@@ -102,11 +103,11 @@ impl DaemonOptions {
             restart_interval: None,
             inactivity_timeout: None,
             request_timeout: None,
-            graceful_timeout: None,
+            graceful_timeout: Some(Duration::from_secs(15)),
             eviction_timeout: None,
             shutdown_timeout: Duration::from_secs(5),
             startup_timeout: None,
-            deadlock_timeout: Duration::from_secs(300),
+            deadlock_timeout: Some(Duration::from_secs(300)),
             socket_timeout: None,
             connect_timeout: Duration::from_secs(15),
             queue_timeout: None,
@@ -246,22 +247,12 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "eviction-timeout" => o.eviction_timeout = seconds(d, &option, v)?,
             "shutdown-timeout" => o.shutdown_timeout = Duration::from_secs(number(d, &option, v)?),
             "startup-timeout" => o.startup_timeout = seconds(d, &option, v)?,
-            "deadlock-timeout" => {
-                o.deadlock_timeout = Duration::from_secs(number(d, &option, v)?);
-                if o.deadlock_timeout.is_zero() {
-                    return Err(format!("{d}: deadlock-timeout must be at least 1 second"));
-                }
-            }
+            "deadlock-timeout" => o.deadlock_timeout = seconds(d, &option, v)?,
             "socket-timeout" => o.socket_timeout = seconds(d, &option, v)?,
             "connect-timeout" => o.connect_timeout = Duration::from_secs(number(d, &option, v)?),
             "queue-timeout" => o.queue_timeout = seconds(d, &option, v)?,
             "response-socket-timeout" => o.response_socket_timeout = seconds(d, &option, v)?,
-            "listen-backlog" => {
-                o.listen_backlog = number(d, &option, v)?;
-                if o.listen_backlog < 1 {
-                    return Err(format!("{d}: listen-backlog must be at least 1"));
-                }
-            }
+            "listen-backlog" => o.listen_backlog = number(d, &option, v)?,
             "cpu-time-limit" => o.cpu_time_limit = seconds(d, &option, v)?,
             "cpu-priority" => {
                 o.cpu_priority = v
@@ -289,7 +280,9 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "receive-buffer-size" => o.receive_buffer_size = buffer_size(d, &option, v)?,
             "header-buffer-size" => {
                 o.header_buffer_size = number(d, &option, v)?;
-                if o.header_buffer_size < 8192 {
+                if o.header_buffer_size == 0 {
+                    o.header_buffer_size = 32768;
+                } else if o.header_buffer_size < 8192 {
                     return Err(format!(
                         "{d}: header-buffer-size must be at least 8192 bytes"
                     ));
@@ -334,7 +327,8 @@ mod tests {
         assert_eq!((o.processes, o.processes_given, o.threads), (1, false, 15));
         assert_eq!(o.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(o.connect_timeout, Duration::from_secs(15));
-        assert_eq!(o.deadlock_timeout, Duration::from_secs(300));
+        assert_eq!(o.deadlock_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(o.graceful_timeout, Some(Duration::from_secs(15)));
         assert_eq!(o.listen_backlog, 100);
         assert_eq!(
             (o.request_timeout, o.queue_timeout, o.socket_timeout),
@@ -371,9 +365,16 @@ mod tests {
     }
 
     #[test]
-    fn zero_timeouts_mean_unset() {
-        let o = parse("D", "x request-timeout=0 inactivity-timeout=0").unwrap();
+    fn zero_values_mean_unset_or_default() {
+        let o = parse(
+            "D",
+            "x request-timeout=0 inactivity-timeout=0 deadlock-timeout=0 graceful-timeout=0 \
+             header-buffer-size=0 listen-backlog=0",
+        )
+        .unwrap();
         assert_eq!((o.request_timeout, o.inactivity_timeout), (None, None));
+        assert_eq!((o.deadlock_timeout, o.graceful_timeout), (None, None));
+        assert_eq!((o.header_buffer_size, o.listen_backlog), (32768, 0));
     }
 
     #[test]
@@ -393,12 +394,11 @@ mod tests {
             ("x request-timeout=1.5", "request-timeout='1.5'"),
             ("x user=", "user= needs"),
             ("x user=#abc", "user='#abc'"),
-            ("x listen-backlog=0", "listen-backlog"),
             ("x cpu-priority=30", "cpu-priority"),
             ("x send-buffer-size=100", "send-buffer-size"),
             ("x script-user=a script-group=b", "only one of"),
             ("x python-path=", "python-path="),
-            ("x deadlock-timeout=0", "deadlock-timeout"),
+            ("x deadlock-timeout=x", "deadlock-timeout"),
             ("x bogus", "'bogus' is not a name=value option"),
         ] {
             let err = parse("WSGIDaemonProcess", args).unwrap_err();

@@ -132,6 +132,25 @@ unsafe fn setup_and_serve(
             ));
         }
     }
+    // Raising the priority needs root: done before privileges go.
+    // SAFETY: adjusting this process's own limits and priority.
+    unsafe {
+        if options.cpu_priority != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, options.cpu_priority);
+        }
+        for (resource, limit) in [
+            (libc::RLIMIT_DATA, options.memory_limit),
+            (libc::RLIMIT_AS, options.virtual_memory_limit),
+        ] {
+            if let Some(limit) = limit {
+                let value = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                libc::setrlimit(resource, &value);
+            }
+        }
+    }
     super::privileges::drop_to(&group.identity)?;
     if let Some(mask) = options.umask {
         // SAFETY: setting the file mode mask.
@@ -163,24 +182,6 @@ unsafe fn setup_and_serve(
     }
     if let Some(eggs) = &options.python_eggs {
         set_env("PYTHON_EGG_CACHE", &eggs.to_string_lossy());
-    }
-    // SAFETY: adjusting this process's own limits and priority.
-    unsafe {
-        if options.cpu_priority != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, options.cpu_priority);
-        }
-        for (resource, limit) in [
-            (libc::RLIMIT_DATA, options.memory_limit),
-            (libc::RLIMIT_AS, options.virtual_memory_limit),
-        ] {
-            if let Some(limit) = limit {
-                let value = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                libc::setrlimit(resource, &value);
-            }
-        }
     }
     if let Some(name) = options.display_name() {
         // SAFETY: main_server is live; single-threaded.

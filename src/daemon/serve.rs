@@ -21,6 +21,7 @@ use crate::wsgi::backend::Level;
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::environ::CgiEnviron;
 use crate::wsgi::run::{Completion, RunRequest};
+use crate::wsgi::script::OnChange;
 
 /// Why the process is going away (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,11 @@ struct State {
     active: HashMap<u64, Active>,
     next_id: u64,
     accepted: u64,
+    /// Connections accepted and not yet finished (including those whose
+    /// request has not been read yet): the process may not exit under them.
+    in_flight: usize,
+    /// Requests finished (inactivity-timeout only applies once there was one).
+    completed: u64,
 }
 
 /// Signals to the accept loop, set from signal handlers.
@@ -116,10 +122,6 @@ pub fn install_signal_handlers() {
 
 static WAKE_READ: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
-/// Successful and failed loads of the group's scripts, for
-/// startup-timeout.
-pub static SCRIPT_LOADED: AtomicBool = AtomicBool::new(false);
-
 pub struct Server {
     group: Arc<DaemonGroup>,
     /// Apache's user: the only non-root peer allowed to connect.
@@ -149,6 +151,8 @@ impl Server {
                 active: HashMap::new(),
                 next_id: 0,
                 accepted: 0,
+                in_flight: 0,
+                completed: 0,
             }),
             changed: Condvar::new(),
             activity: Activity::new(),
@@ -279,7 +283,7 @@ impl Server {
                 match state.phase {
                     Phase::Stopping { .. } => return,
                     Phase::Graceful { until } => {
-                        if state.active.is_empty() || until.is_some_and(|u| Instant::now() >= u) {
+                        if state.in_flight == 0 || until.is_some_and(|u| Instant::now() >= u) {
                             self.stop(&mut state, "graceful restart reached");
                             return;
                         }
@@ -336,6 +340,7 @@ impl Server {
                 let mut state = self.state();
                 state.idle = state.idle.saturating_sub(1);
                 state.accepted += 1;
+                state.in_flight += 1;
                 let maximum = self.group.options.maximum_requests;
                 if maximum > 0 && state.accepted >= maximum {
                     let timeout = self.group.options.graceful_timeout;
@@ -356,7 +361,7 @@ impl Server {
     fn wait_for_requests(&self) -> bool {
         let mut state = self.state();
         loop {
-            if state.active.is_empty() {
+            if state.in_flight == 0 {
                 return !self.wedged.load(Ordering::SeqCst);
             }
             let deadline = match state.phase {
@@ -370,7 +375,7 @@ impl Server {
                     &format!(
                         "Daemon process '{}': {} request(s) still running after the shutdown timeout, exiting.",
                         self.group.name(),
-                        state.active.len()
+                        state.in_flight
                     ),
                 );
                 return false;
@@ -407,6 +412,16 @@ impl Server {
     }
 
     fn serve_connection(&self, connection: UnixStream) {
+        self.serve_accepted(connection);
+        self.activity.touch();
+        let mut state = self.state();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.completed += 1;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    fn serve_accepted(&self, connection: UnixStream) {
         match peer_uid(&connection) {
             Some(uid) if uid == self.apache_uid || uid == 0 => {}
             other => {
@@ -475,9 +490,7 @@ impl Server {
         } else {
             self.run_request(&mut stream, &cgi, head.head_request);
         }
-        self.activity.touch();
         self.state().active.remove(&id);
-        self.changed.notify_all();
     }
 
     fn run_request(&self, stream: &mut FrameStream, cgi: &CgiEnviron, head_request: bool) {
@@ -488,7 +501,13 @@ impl Server {
         let script = text("SCRIPT_FILENAME").unwrap_or_default();
         let application_group = text("mod_wsgi.application_group").unwrap_or_default();
         let callable = text("mod_wsgi.callable_object").unwrap_or_else(|| "application".into());
-        let reload = text("mod_wsgi.script_reloading").as_deref() != Some("0");
+        // A changed script restarts the whole process, as in mod_wsgi's
+        // daemon mode: everything the script imported is loaded afresh.
+        let on_change = if text("mod_wsgi.script_reloading").as_deref() == Some("0") {
+            OnChange::Keep
+        } else {
+            OnChange::Report
+        };
         let remote = format!(
             "{}:{}",
             text("REMOTE_ADDR").unwrap_or_default(),
@@ -509,7 +528,7 @@ impl Server {
             &Target {
                 application_group: &application_group,
                 callable: &callable,
-                reload,
+                on_change,
             },
             &request,
             &mut backend,
@@ -518,10 +537,18 @@ impl Server {
         let broken = backend.broken;
         match completion {
             Completion::Responded if !broken => {
-                SCRIPT_LOADED.store(true, Ordering::Relaxed);
                 let _ = stream.write_frame(&Frame::End);
             }
-            Completion::Responded => SCRIPT_LOADED.store(true, Ordering::Relaxed),
+            Completion::Responded => {}
+            Completion::RestartRequired => {
+                // Offered again by the Apache child, to a fresh process.
+                let _ = stream.write_frame(&Frame::Reject);
+                let mut state = self.state();
+                self.stop(
+                    &mut state,
+                    &format!("script '{script}' changed, restarting"),
+                );
+            }
             Completion::Failed => {
                 let _ = stream.write_frame(&Frame::Fail {
                     status: 500,
@@ -568,7 +595,11 @@ impl Server {
                     continue;
                 }
             }
+            // Idle means no request running and none received for the
+            // timeout, once the process has served at least one.
             if let Some(limit) = options.inactivity_timeout
+                && state.in_flight == 0
+                && state.completed > 0
                 && self.activity.idle_for() > limit
             {
                 self.stop(&mut state, "inactivity timeout reached, stopping process");
@@ -581,9 +612,7 @@ impl Server {
                 self.graceful(&mut state, timeout, "restart interval reached, restarting");
             }
             if let Some(limit) = options.startup_timeout
-                && !SCRIPT_LOADED.load(Ordering::Relaxed)
-                && crate::wsgi::script::load_failures() > 0
-                && now - self.started > limit
+                && crate::wsgi::script::failing_to_load_for().is_some_and(|failing| failing > limit)
             {
                 self.stop(
                     &mut state,
@@ -598,8 +627,8 @@ impl Server {
                 self.graceful(&mut state, timeout, "CPU time limit reached, restarting");
             }
             let heartbeat = Duration::from_millis(self.gil_heartbeat_ms.load(Ordering::Relaxed));
-            if (now - self.started).saturating_sub(heartbeat)
-                > options.deadlock_timeout + Duration::from_secs(1)
+            if let Some(limit) = options.deadlock_timeout
+                && (now - self.started).saturating_sub(heartbeat) > limit + Duration::from_secs(1)
             {
                 self.wedged.store(true, Ordering::SeqCst);
                 self.stop(

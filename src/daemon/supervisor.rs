@@ -57,7 +57,44 @@ fn apache_identity() -> (u32, u32) {
     unsafe { (ap::ap_unixd_config.user_id, ap::ap_unixd_config.group_id) }
 }
 
+/// Whether the parent runs as root (and so can switch users).
+fn parent_is_root() -> bool {
+    // SAFETY: reading this process's effective uid.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The uid Apache's children run as: the User directive's when Apache was
+/// started as root, else Apache's own.
+fn children_uid() -> u32 {
+    if parent_is_root() {
+        apache_identity().0
+    } else {
+        // SAFETY: reading this process's effective uid.
+        unsafe { libc::geteuid() }
+    }
+}
+
 fn identity(options: &super::options::DaemonOptions) -> Result<(Identity, String), String> {
+    if !parent_is_root() {
+        // Apache was not started as root: user= and group= cannot apply
+        // (as in mod_wsgi); the processes keep Apache's identity.
+        // SAFETY: reading this process's credentials.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let user = accounts::user_by_id(uid);
+        let mut groups = vec![0 as libc::gid_t; 1024];
+        // SAFETY: groups has room for 1024 entries.
+        let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
+        groups.truncate(n.max(0) as usize);
+        return Ok((
+            Identity {
+                user_name: user.name,
+                uid,
+                gid,
+                groups,
+            },
+            user.home,
+        ));
+    }
     let (apache_uid, apache_gid) = apache_identity();
     let user = match &options.user {
         Some(account) => accounts::user(account)?,
@@ -138,7 +175,6 @@ pub unsafe fn start(
     unsafe { ap::ap_mpm_query(ap::AP_MPMQ_GENERATION as i32, &mut generation) };
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
-    let (apache_uid, _) = apache_identity();
     let mut active = Vec::new();
     for (index, (options, server)) in defined.into_iter().enumerate() {
         let name = options.name.clone();
@@ -146,7 +182,7 @@ pub unsafe fn start(
         let (identity, user_home) = identity(&options).map_err(fail)?;
         let socket_owner = match &options.socket_user {
             Some(account) => accounts::user(account).map_err(fail)?.uid,
-            None => apache_uid,
+            None => children_uid(),
         };
         let socket_path = PathBuf::from(format!(
             "{}.{parent}.{generation}.{index}.sock",
@@ -191,6 +227,7 @@ pub unsafe fn start(
             socket_path,
             listener,
             socket_timeout,
+            peer_uid: socket_owner,
             script_owner,
         }));
     }
@@ -257,7 +294,8 @@ unsafe fn spawn(slot: *mut Slot, delay: Duration) {
         );
         return;
     }
-    slot.started = Instant::now();
+    // A process counts as started once its delay is over.
+    slot.started = Instant::now() + delay;
     slot.alive = true;
     log::server(
         slot.main_server,
@@ -306,18 +344,15 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             if stopping() {
                 return;
             }
-            let how = if libc::WIFEXITED(status) {
-                format!("exit code {}", libc::WEXITSTATUS(status))
-            } else if libc::WIFSIGNALED(status) {
-                format!("signal {}", libc::WTERMSIG(status))
-            } else {
-                "unknown cause".to_string()
-            };
-            if slot.started.elapsed() < QUICK_DEATH {
+            // httpd passes the decoded exit code (or the signal number):
+            // 0 is a process that ended on purpose (recycling).
+            let failed = status != 0;
+            if failed && Instant::now().saturating_duration_since(slot.started) < QUICK_DEATH {
                 slot.quick_deaths += 1;
             } else {
                 slot.quick_deaths = 0;
             }
+            let how = format!("exit status {status}");
             let delay = if slot.quick_deaths == 0 {
                 Duration::ZERO
             } else {

@@ -17,6 +17,7 @@ use crate::process;
 use crate::wsgi::backend::Level;
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::run::{Completion, RunRequest};
+use crate::wsgi::script::OnChange;
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
@@ -293,7 +294,11 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             &Target {
                 application_group: &application_group,
                 callable: &callable,
-                reload: config.script_reloading,
+                on_change: if config.script_reloading {
+                    OnChange::Reload
+                } else {
+                    OnChange::Keep
+                },
             },
             &request,
             &mut backend,
@@ -301,7 +306,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
         );
         match completion {
             Completion::Responded => ap::OK as c_int,
-            Completion::Failed => INTERNAL_ERROR,
+            Completion::Failed | Completion::RestartRequired => INTERNAL_ERROR,
         }
     }
 }

@@ -11,7 +11,7 @@ use python_embed::{PyResultExt, Raised};
 use super::backend::{Backend, Level, RequestLog};
 use super::interpreter::interpreter_for;
 use super::run::{Completion, RunRequest, run_application};
-use super::script::load_script;
+use super::script::{Loaded, OnChange, load_script};
 
 /// What to run.
 pub struct Target<'a> {
@@ -19,8 +19,8 @@ pub struct Target<'a> {
     pub application_group: &'a str,
     /// Expanded name of the application object.
     pub callable: &'a str,
-    /// WSGIScriptReloading.
-    pub reload: bool,
+    /// What a changed script file means (WSGIScriptReloading, and the mode).
+    pub on_change: OnChange,
 }
 
 fn ours(text: &str) -> String {
@@ -48,11 +48,15 @@ pub fn dispatch(
     };
     let types = &interpreter.types;
     with_interpreter(interpreter.interpreter, |py| {
-        let app = load_script(py, Path::new(script), target.reload)
-            .and_then(|module| module.getattr_opt(target.callable).raised(py));
+        let app =
+            load_script(py, Path::new(script), target.on_change).and_then(|loaded| match loaded {
+                Loaded::Module(module) => module.getattr_opt(target.callable).raised(py).map(Some),
+                Loaded::Changed => Ok(None),
+            });
         match app {
-            Ok(Some(app)) => run_application(py, types, &app, request, backend, log),
-            Ok(None) => {
+            Ok(None) => Completion::RestartRequired,
+            Ok(Some(Some(app))) => run_application(py, types, &app, request, backend, log),
+            Ok(Some(None)) => {
                 log.log(
                     Level::Error,
                     &ours(&format!(

@@ -30,6 +30,9 @@ pub enum Completion {
     /// The application failed before its response started: answer with an
     /// error page (500). The reason is in the error log.
     Failed,
+    /// The script file changed and this process must restart before
+    /// running it (daemon mode); nothing was run.
+    RestartRequired,
 }
 
 /// Describes the request for the adapter.

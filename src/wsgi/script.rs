@@ -19,13 +19,6 @@ use python_embed::{PyResultExt, Raised, RaisedResult};
 /// holding it may release the GIL while importing.
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
-/// Scripts that failed to load in this process (for startup-timeout).
-static LOAD_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-pub fn load_failures() -> u64 {
-    LOAD_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 /// The module name a script file gets.
 pub fn module_name(path: &Path) -> String {
     let digest = Md5::digest(path.as_os_str().as_encoded_bytes());
@@ -48,13 +41,44 @@ fn os_error(py: Python<'_>, path: &Path, err: &std::io::Error) -> Raised {
     )
 }
 
+/// What to do when a loaded script's file has changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// WSGIScriptReloading Off: keep using the loaded module.
+    Keep,
+    /// Load the module again (embedded mode).
+    Reload,
+    /// Report it: the whole process must restart (daemon mode, as
+    /// mod_wsgi, so that everything the script imported is fresh).
+    Report,
+}
+
+/// A script ready to run, or the news that its file changed.
+pub enum Loaded<'py> {
+    Module(Bound<'py, PyAny>),
+    Changed,
+}
+
+/// The time the first script load of this process started, and whether a
+/// load has succeeded since (for startup-timeout).
+static FIRST_LOAD: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+static LOADED_ONCE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// How long the process has been trying to load a script without success,
+/// or None if a load succeeded or none was tried.
+pub fn failing_to_load_for() -> Option<std::time::Duration> {
+    if LOADED_ONCE.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
+    FIRST_LOAD.get().map(|start| start.elapsed())
+}
+
 /// The loaded module for `path`, loading or reloading it as needed.
-/// `reload_if_changed` is WSGIScriptReloading.
 pub fn load_script<'py>(
     py: Python<'py>,
     path: &Path,
-    reload_if_changed: bool,
-) -> RaisedResult<Bound<'py, PyAny>> {
+    on_change: OnChange,
+) -> RaisedResult<Loaded<'py>> {
     let name = module_name(path);
     let _guard = without_gil(py, || LOAD_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
     let modules = py
@@ -66,19 +90,23 @@ pub fn load_script<'py>(
         .map_err(|_| Raised::new::<PyOSError>(py, "sys.modules is not a dict"))?;
     let mtime = without_gil(py, || modification_time(path)).map_err(|e| os_error(py, path, &e))?;
     if let Some(existing) = modules.get_item(&name).raised(py)?.filter(|m| !m.is_none()) {
-        if !reload_if_changed {
-            return Ok(existing);
+        if on_change == OnChange::Keep {
+            return Ok(Loaded::Module(existing));
         }
         let loaded_mtime = existing
             .getattr_opt("__mtime__")
             .raised(py)?
             .map(|t| t.extract::<u64>());
         match loaded_mtime {
-            Some(Ok(t)) if t == mtime => return Ok(existing),
+            Some(Ok(t)) if t == mtime => return Ok(Loaded::Module(existing)),
             Some(Err(err)) => Raised::from_err(py, err).clear(py),
             _ => {}
         }
+        if on_change == OnChange::Report {
+            return Ok(Loaded::Changed);
+        }
     }
+    FIRST_LOAD.get_or_init(std::time::Instant::now);
     let source = without_gil(py, || std::fs::read(path)).map_err(|e| os_error(py, path, &e))?;
     let filename = PyString::new(py, &path.to_string_lossy());
     let code = py
@@ -96,14 +124,14 @@ pub fn load_script<'py>(
         .and_then(|b| b.getattr("exec"))
         .and_then(|exec| exec.call1((code, &globals)));
     if let Err(err) = executed {
-        LOAD_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A script that failed to run must not stay half-loaded.
         if let Err(del) = modules.del_item(&name) {
             Raised::from_err(py, del).clear(py);
         }
         return Err(Raised::from_err(py, err));
     }
-    Ok(module.into_any())
+    LOADED_ONCE.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(Loaded::Module(module.into_any()))
 }
 
 #[cfg(test)]
