@@ -29,6 +29,8 @@ struct Slot {
     started: Instant,
     quick_deaths: u32,
     alive: bool,
+    /// When the parent, reclaiming its processes, asked this one to stop.
+    stop_asked: Option<Instant>,
 }
 
 #[derive(Clone, Copy)]
@@ -247,6 +249,7 @@ pub unsafe fn start(
                         started: Instant::now(),
                         quick_deaths: 0,
                         alive: false,
+                        stop_asked: None,
                     },
                 )
             };
@@ -297,6 +300,7 @@ unsafe fn spawn(slot: *mut Slot, delay: Duration) {
     // A process counts as started once its delay is over.
     slot.started = Instant::now() + delay;
     slot.alive = true;
+    slot.stop_asked = None;
     log::server(
         slot.main_server,
         Level::Info,
@@ -375,9 +379,29 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             unsafe { spawn(slot_ptr, delay) };
         }
         ap::APR_OC_REASON_RESTART => {
-            // SAFETY: unregistering our own registration; the pool cleanup
-            // ends the process.
-            unsafe { ap::apr_proc_other_child_unregister(data) };
+            // httpd calls this on every pass of its loop reclaiming its
+            // own children (hard restart and stop). The event MPM does not
+            // signal its process group, and a child relaying a request to
+            // a daemon waits for it, so the daemons are stopped here and
+            // not only when the configuration pool is cleared afterwards.
+            match slot.stop_asked {
+                None => {
+                    slot.stop_asked = Some(Instant::now());
+                    // SAFETY: signalling our own, still unreaped, daemon.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+                Some(asked) if asked.elapsed() >= STOP_WAIT => {
+                    // SAFETY: ending and reaping our own daemon that did not
+                    // stop in time; unregistering our own registration.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, std::ptr::null_mut(), 0);
+                        ap::apr_proc_other_child_unregister(data);
+                    }
+                    slot.alive = false;
+                }
+                Some(_) => {}
+            }
         }
         _ => {}
     }
@@ -391,24 +415,31 @@ fn process_gone(pid: libc::pid_t) -> bool {
 }
 
 unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t {
-    let live: Vec<libc::pid_t> = slots()
-        .into_iter()
+    let now = Instant::now();
+    let mut remaining: Vec<(libc::pid_t, Instant)> = Vec::new();
+    for slot in slots() {
         // SAFETY: slots live in the pool being cleared; their cleanups run
         // after this one, which was registered after them.
-        .filter_map(|slot| unsafe { (*slot.0).alive.then_some((*slot.0).process.pid) })
-        .filter(|pid| *pid > 0)
-        .collect();
-    for pid in &live {
-        // SAFETY: signalling our own daemon processes.
-        unsafe { libc::kill(*pid, libc::SIGTERM) };
+        let slot = unsafe { &*slot.0 };
+        if !slot.alive || slot.process.pid <= 0 {
+            continue;
+        }
+        let asked = slot.stop_asked.unwrap_or_else(|| {
+            // SAFETY: signalling our own daemon process.
+            unsafe { libc::kill(slot.process.pid, libc::SIGTERM) };
+            now
+        });
+        remaining.push((slot.process.pid, asked + STOP_WAIT));
     }
-    let deadline = Instant::now() + STOP_WAIT;
-    let mut remaining = live;
-    while !remaining.is_empty() && Instant::now() < deadline {
-        remaining.retain(|pid| !process_gone(*pid));
+    loop {
+        remaining.retain(|(pid, _)| !process_gone(*pid));
+        let now = Instant::now();
+        if remaining.iter().all(|(_, deadline)| *deadline <= now) {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    for pid in &remaining {
+    for (pid, _) in &remaining {
         // SAFETY: ending our own daemon processes that did not stop in time.
         unsafe {
             libc::kill(*pid, libc::SIGKILL);
