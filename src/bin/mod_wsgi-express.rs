@@ -6,7 +6,11 @@
 //!     [--mpm event|worker|prefork] [--user www-data] [--group www-data]
 //!     [--server-root DIR] [--python-home DIR] [--python-path DIR[:DIR]]
 //!     [--url-alias /static DIR] [--log-level info]
+//!     [--daemon] [--processes N] [--threads N]
 //! ```
+//!
+//! Embedded mode by default; `--daemon` (or `--processes`/`--threads`)
+//! serves the script from a daemon process group named `express`.
 //!
 //! The server root (default `/tmp/mod_wsgi-express-<port>`) holds the
 //! generated httpd.conf, the logs and, when Apache's user could not read
@@ -33,11 +37,14 @@ struct Options {
     python_path: Option<String>,
     aliases: Vec<(String, String)>,
     log_level: String,
+    /// processes and threads of the daemon group, when in daemon mode.
+    daemon: Option<(u32, u32)>,
 }
 
 const USAGE: &str = "usage: mod_wsgi-express start-server SCRIPT [--port N] [--host ADDR] \
 [--mpm event|worker|prefork] [--user USER] [--group GROUP] [--server-root DIR] \
-[--python-home DIR] [--python-path DIRS] [--url-alias URL DIR] [--log-level LEVEL]";
+[--python-home DIR] [--python-path DIRS] [--url-alias URL DIR] [--log-level LEVEL] \
+[--daemon] [--processes N] [--threads N]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut args = args.iter();
@@ -57,6 +64,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         python_path: None,
         aliases: Vec::new(),
         log_level: "info".into(),
+        daemon: None,
     };
     let mut script = None;
     while let Some(arg) = args.next() {
@@ -89,6 +97,22 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 options.aliases.push((url, dir));
             }
             "--log-level" => options.log_level = value("--log-level")?,
+            "--daemon" => {
+                options.daemon.get_or_insert((1, 15));
+            }
+            "--processes" | "--threads" => {
+                let count: u32 = value(arg)?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| format!("{arg} needs a number from 1 to 1000"))?;
+                let daemon = options.daemon.get_or_insert((1, 15));
+                if arg == "--processes" {
+                    daemon.0 = count;
+                } else {
+                    daemon.1 = count;
+                }
+            }
             "-h" | "--help" => return Err(USAGE.into()),
             other if other.starts_with("--") => {
                 return Err(format!("unknown option {other}\n{USAGE}"));
@@ -220,15 +244,38 @@ fn run(options: Options) -> Result<(), String> {
     if let Some(path) = &options.python_path {
         let _ = writeln!(conf, "WSGIPythonPath \"{path}\"");
     }
+    let mut alias_options = String::new();
+    if let Some((processes, threads)) = options.daemon {
+        let _ = writeln!(conf, "WSGISocketPrefix \"{r}/run/wsgi\"");
+        let _ = write!(
+            conf,
+            "WSGIDaemonProcess express processes={processes} threads={threads} \
+             display-name=%{{GROUP}}"
+        );
+        if let Some(path) = &options.python_path {
+            let _ = write!(conf, " \"python-path={path}\"");
+        }
+        conf.push('\n');
+        alias_options = " process-group=express application-group=%{GLOBAL}".into();
+    }
     for (url, dir) in &options.aliases {
         let _ = writeln!(conf, "Alias \"{url}\" \"{dir}\"");
     }
-    let _ = writeln!(conf, "WSGIScriptAlias / \"{}\"", script.display());
+    let _ = writeln!(
+        conf,
+        "WSGIScriptAlias / \"{}\"{alias_options}",
+        script.display()
+    );
     let conf_path = root.join("httpd.conf");
     std::fs::write(&conf_path, conf).map_err(|e| format!("{}: {e}", conf_path.display()))?;
     eprintln!(
-        "mod_wsgi-express: serving {} on http://{}:{}/ (configuration {}; Ctrl-C stops)",
+        "mod_wsgi-express: serving {} in {} mode on http://{}:{}/ (configuration {}; Ctrl-C stops)",
         script.display(),
+        if options.daemon.is_some() {
+            "daemon"
+        } else {
+            "embedded"
+        },
         options.host,
         options.port,
         conf_path.display()
