@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Prepares a Debian 12 machine that has only Rust: installs the system
 # packages the build and the tests need (when missing) and builds the
-# module in release mode. Safe to run again.
+# module in release mode. Safe to run again. Arguments name more Debian
+# packages to install when missing (bench/run.sh adds the reference module
+# and wrk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(apache2 apache2-dev libclang-dev python3-dev python3-venv curl)
+packages=(apache2 apache2-dev libclang-dev python3-dev python3-venv curl "$@")
 missing=()
 for pkg in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,471 @@
+#!/usr/bin/python3
+"""Benchmark: this module against Debian's mod_wsgi (the reference) in
+embedded and daemon mode, on the same Apache with the same configuration.
+
+Every measurement starts a fresh private Apache (clean environment, server
+root under the temp directory, a free port on 127.0.0.1), warms it up,
+runs wrk against it, samples the peak RSS of its processes and stops it.
+Rounds are interleaved: each round measures every workload for every
+(mode, module) pair, alternating which module goes first, and the report
+takes the median of the rounds (peak RSS: the largest).
+
+Run through bench/run.sh, which installs what is missing and builds the
+module first.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+APPS = REPO / "bench" / "apps"
+OURS = REPO / "target" / "release" / "libmod_wsgi.so"
+REFERENCE = Path("/usr/lib/apache2/modules/mod_wsgi.so")
+APACHE = "/usr/sbin/apache2"
+MODULES = Path("/usr/lib/apache2/modules")
+CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+MODULE_NAMES = {"ours": "mod_wsgi-rs", "reference": "mod_wsgi 4.9.4"}
+
+# name -> (url path, wrk lua script or None, description)
+WORKLOADS = {
+    "hello": ("/hello", None, "hello world (12 bytes)"),
+    "64k": ("/payload/64k", None, "64 KiB response"),
+    "10m": ("/payload/10m", None, "10 MiB response"),
+    "upload": ("/upload", "upload.lua", "1 MiB upload"),
+    "flask": ("/flask/json", None, "Flask JSON endpoint"),
+}
+MODES = ["embedded", "daemon"]
+IMPLEMENTATIONS = ["ours", "reference"]
+
+UPLOAD_LUA = """wrk.method = "POST"
+wrk.body = string.rep("u", 1048576)
+wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def httpd_conf(root, port, implementation, mode, venv):
+    module = OURS if implementation == "ours" else REFERENCE
+    lines = [
+        f'ServerRoot "{root}"',
+        "ServerName 127.0.0.1",
+        f"Listen 127.0.0.1:{port}",
+        f'PidFile "{root}/run/httpd.pid"',
+        f'DefaultRuntimeDir "{root}/run"',
+        f'Mutex "file:{root}/run" default',
+        f'ErrorLog "{root}/logs/error_log"',
+        "LogLevel warn",
+        "User www-data",
+        "Group www-data",
+        f"LoadModule mpm_event_module {MODULES}/mod_mpm_event.so",
+        f"LoadModule authz_core_module {MODULES}/mod_authz_core.so",
+        "StartServers 2",
+        "ServerLimit 4",
+        "ThreadsPerChild 25",
+        "MaxRequestWorkers 100",
+        "MinSpareThreads 25",
+        "MaxSpareThreads 75",
+        "KeepAlive On",
+        "MaxKeepAliveRequests 0",
+        f'LoadModule wsgi_module "{module}"',
+        f'WSGIPythonHome "{venv}"',
+        f'WSGISocketPrefix "{root}/run/wsgi"',
+        f'<Directory "{root}/apps">',
+        "  Require all granted",
+        "</Directory>",
+    ]
+    options = "application-group=%{GLOBAL}"
+    if mode == "daemon":
+        lines.append(
+            "WSGIDaemonProcess bench processes=2 threads=15 display-name=%{GROUP}"
+        )
+        options = "process-group=bench " + options
+    aliases = [
+        ("/hello", "hello.wsgi"),
+        ("/payload", "payload.wsgi"),
+        ("/upload", "upload.wsgi"),
+        ("/flask", "flask_app.wsgi"),
+    ]
+    for url, script in aliases:
+        lines.append(f'WSGIScriptAlias {url} "{root}/apps/{script}" {options}')
+    return "\n".join(lines) + "\n"
+
+
+class Server:
+    """One private Apache with one of the two modules."""
+
+    def __init__(self, implementation, mode, venv):
+        self.root = Path(tempfile.mkdtemp(prefix="mod_wsgi-bench-"))
+        os.chmod(self.root, 0o755)
+        for sub in ["run", "logs"]:
+            (self.root / sub).mkdir()
+            os.chmod(self.root / sub, 0o755)
+        shutil.copytree(APPS, self.root / "apps")
+        for path in (self.root / "apps").iterdir():
+            os.chmod(path, 0o644)
+        os.chmod(self.root / "apps", 0o755)
+        (self.root / "upload.lua").write_text(UPLOAD_LUA)
+        self.port = free_port()
+        self.conf = self.root / "httpd.conf"
+        self.conf.write_text(httpd_conf(self.root, self.port, implementation, mode, venv))
+        self.parent = None
+
+    def apache(self, action):
+        return subprocess.run(
+            ["env", "-i", *[f"{k}={v}" for k, v in CLEAN_ENV.items()], APACHE,
+             "-d", str(self.root), "-f", str(self.conf), "-k", action],
+            capture_output=True, text=True,
+        )
+
+    def start(self):
+        result = self.apache("start")
+        if result.returncode != 0:
+            raise RuntimeError(f"apache did not start: {result.stdout}{result.stderr}")
+        pid_file = self.root / "run" / "httpd.pid"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                self.parent = int(pid_file.read_text().strip())
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        raise RuntimeError(f"apache did not answer on port {self.port}:\n{self.error_log()}")
+
+    def processes(self):
+        """(Apache children, daemon processes) of this server: pids."""
+        children, daemons = [], []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid != self.parent:
+                continue
+            if cmdline.startswith(b"(wsgi:"):
+                daemons.append(int(entry.name))
+            else:
+                children.append(int(entry.name))
+        return children, daemons
+
+    def stop(self):
+        if self.parent is None:
+            return
+        everyone = [self.parent, *sum(self.processes(), [])]
+        try:
+            os.kill(self.parent, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(p) for p in everyone):
+            time.sleep(0.05)
+        for pid in everyone:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.parent = None
+
+    def error_log(self):
+        try:
+            return (self.root / "logs" / "error_log").read_text()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is gone for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def peak_rss_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def to_ms(value):
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(server, workload, duration, threads, connections):
+    path, lua, _ = WORKLOADS[workload]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
+    if lua:
+        command += ["-s", str(server.root / lua)]
+    command.append(f"http://127.0.0.1:{server.port}{path}")
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    errors = 0
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if match:
+        errors += int(match.group(1))
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if match:
+        errors += sum(int(n) for n in match.groups())
+    return {
+        "rps": rate,
+        "p50": to_ms(latency["50"]),
+        "p99": to_ms(latency["99"]),
+        "errors": errors,
+    }
+
+
+def check_response(server, workload):
+    """One request with curl: the workload must answer 200 with its body."""
+    path, _, _ = WORKLOADS[workload]
+    url = f"http://127.0.0.1:{server.port}{path}"
+    command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"]
+    if workload == "upload":
+        command += ["--data-binary", "@-", "-H", "Content-Type: application/octet-stream"]
+    result = subprocess.run(command + [url], capture_output=True, text=True,
+                            input="u" * 1048576 if workload == "upload" else None)
+    status, size = result.stdout.split()
+    if status != "200":
+        raise RuntimeError(f"{workload}: {url} answered {status}:\n{server.error_log()}")
+    return int(size)
+
+
+def measure(implementation, mode, workload, venv, args):
+    server = Server(implementation, mode, venv)
+    try:
+        server.start()
+        check_response(server, workload)
+        wrk(server, workload, args.warmup, args.threads, args.connections)
+        result = wrk(server, workload, args.duration, args.threads, args.connections)
+        children, daemons = server.processes()
+        result["rss_children"] = peak_rss_kib(children)
+        result["rss_daemons"] = peak_rss_kib(daemons)
+        result["children"] = len(children)
+        if "Segmentation fault" in server.error_log() or "exit signal" in server.error_log():
+            raise RuntimeError(f"a process crashed:\n{server.error_log()}")
+        return result
+    finally:
+        server.stop()
+        server.cleanup()
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Linux {platform.release()}"
+
+
+def commit():
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def ratio(ours, reference):
+    return ours / reference if reference else float("nan")
+
+
+def report(results, args, started):
+    """The Markdown report: one row per workload and mode."""
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC",
+        f"- Machine: {machine()}",
+        f"- Commit: {commit()}",
+        f"- Apache: {apache_version()}, event MPM; reference: Debian's "
+        "libapache2-mod-wsgi-py3 4.9.4; Python "
+        f"{platform.python_version()} (Debian's)",
+        f"- wrk -t{args.threads} -c{args.connections} -d{args.duration}s on loopback "
+        f"(after {args.warmup} s of warm-up), {args.rounds} interleaved rounds; "
+        "figures are medians of the rounds, RSS the largest peak",
+        "- Daemon mode: `WSGIDaemonProcess bench processes=2 threads=15`; both modes "
+        "`application-group=%{GLOBAL}`",
+        "- RSS: sum of the peak resident set (VmHWM) of Apache's children, and of "
+        "the daemon processes",
+        "",
+        "| workload | mode | req/s ours | req/s ref | ratio | p50 ms ours / ref | "
+        "p99 ms ours / ref | p99 ratio | children RSS MiB ours / ref | "
+        "daemons RSS MiB ours / ref | errors ours / ref |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    summary = {}
+    for workload in args.workloads:
+        for mode in args.modes:
+            rows = {impl: results[(impl, mode, workload)] for impl in IMPLEMENTATIONS}
+            median = {
+                impl: {key: statistics.median(r[key] for r in rows[impl])
+                       for key in ("rps", "p50", "p99")}
+                for impl in IMPLEMENTATIONS
+            }
+            peak = {
+                impl: {key: max(r[key] for r in rows[impl]) / 1024
+                       for key in ("rss_children", "rss_daemons")}
+                for impl in IMPLEMENTATIONS
+            }
+            errors = {impl: sum(r["errors"] for r in rows[impl]) for impl in IMPLEMENTATIONS}
+            o, r = median["ours"], median["reference"]
+            summary[(workload, mode)] = {
+                "rps_ratio": ratio(o["rps"], r["rps"]),
+                "p99_ratio": ratio(o["p99"], r["p99"]),
+                "rss_children": peak["ours"]["rss_children"],
+                "rss_daemons": peak["ours"]["rss_daemons"],
+            }
+            daemons = (
+                f"{peak['ours']['rss_daemons']:.1f} / {peak['reference']['rss_daemons']:.1f}"
+                if mode == "daemon" else "—"
+            )
+            lines.append(
+                f"| {WORKLOADS[workload][2]} | {mode} | {o['rps']:.0f} | {r['rps']:.0f} | "
+                f"**{ratio(o['rps'], r['rps']):.2f}** | {o['p50']:.2f} / {r['p50']:.2f} | "
+                f"{o['p99']:.2f} / {r['p99']:.2f} | {ratio(o['p99'], r['p99']):.2f} | "
+                f"{peak['ours']['rss_children']:.1f} / {peak['reference']['rss_children']:.1f} | "
+                f"{daemons} | {errors['ours']} / {errors['reference']} |"
+            )
+    lines += ["", "## Targets (issue #5)", ""]
+    lines += targets(summary, args)
+    lines += ["", "Every single round:", "", "| workload | mode | module | round | req/s | "
+              "p50 ms | p99 ms | children | children RSS MiB | daemons RSS MiB |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for workload in args.workloads:
+        for mode in args.modes:
+            for impl in IMPLEMENTATIONS:
+                for number, r in enumerate(results[(impl, mode, workload)], 1):
+                    lines.append(
+                        f"| {workload} | {mode} | {impl} | {number} | {r['rps']:.0f} | "
+                        f"{r['p50']:.2f} | {r['p99']:.2f} | {r['children']} | "
+                        f"{r['rss_children'] / 1024:.1f} | {r['rss_daemons'] / 1024:.1f} |"
+                    )
+    return "\n".join(lines) + "\n"
+
+
+def targets(summary, args):
+    lines = []
+
+    def line(ok, text):
+        lines.append(f"- {'met' if ok else '**not met**'}: {text}")
+
+    for mode, wanted in [("embedded", 1.2), ("daemon", 1.6)]:
+        if ("hello", mode) in summary:
+            got = summary[("hello", mode)]["rps_ratio"]
+            line(got >= wanted, f"{mode} hello world ≥ {wanted}× the reference: {got:.2f}×")
+    worst = [(key, value["p99_ratio"]) for key, value in summary.items()]
+    if worst:
+        key, value = max(worst, key=lambda kv: kv[1])
+        line(value <= 1.0, f"p99 no worse than the reference in any workload: worst "
+                           f"{value:.2f}× ({key[0]}, {key[1]})")
+    for mode in args.modes:
+        if ("hello", mode) in summary and ("10m", mode) in summary:
+            for what in ["rss_children"] + (["rss_daemons"] if mode == "daemon" else []):
+                small, big = summary[("hello", mode)][what], summary[("10m", mode)][what]
+                # Children vary in number with load; allow 8 MiB of noise.
+                line(big - small <= 8, f"{mode} {what.replace('_', ' ')} does not grow with "
+                                       f"body size: {small:.1f} MiB (hello) → {big:.1f} MiB (10 MiB)")
+    return lines
+
+
+def apache_version():
+    output = subprocess.run([APACHE, "-v"], capture_output=True, text=True,
+                            env=CLEAN_ENV).stdout
+    match = re.search(r"Apache/[\d.]+", output)
+    return match.group(0) if match else "Apache"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--venv", required=True, help="venv with Flask, made from /usr/bin/python3")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="comma-separated subset of " + ",".join(WORKLOADS))
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--output", default=str(REPO / "bench" / "RESULTS.md"))
+    args = parser.parse_args()
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    args.modes = [m for m in args.modes.split(",") if m]
+    for workload in args.workloads:
+        if workload not in WORKLOADS:
+            parser.error(f"unknown workload {workload}")
+    for mode in args.modes:
+        if mode not in MODES:
+            parser.error(f"unknown mode {mode}")
+    if os.geteuid() != 0:
+        parser.error("run as root: Apache starts as root and switches to www-data")
+    for path in [OURS, REFERENCE]:
+        if not path.exists():
+            parser.error(f"{path} is missing (bench/run.sh builds and installs it)")
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    results = {}
+    total = args.rounds * len(args.workloads) * len(args.modes) * len(IMPLEMENTATIONS)
+    done = 0
+    for round_number in range(args.rounds):
+        order = IMPLEMENTATIONS if round_number % 2 == 0 else IMPLEMENTATIONS[::-1]
+        for workload in args.workloads:
+            for mode in args.modes:
+                for impl in order:
+                    done += 1
+                    result = measure(impl, mode, workload, args.venv, args)
+                    results.setdefault((impl, mode, workload), []).append(result)
+                    print(f"[{done}/{total}] round {round_number + 1} {workload:6} {mode:8} "
+                          f"{MODULE_NAMES[impl]:14} {result['rps']:9.0f} req/s  "
+                          f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
+                          f"RSS children {result['rss_children'] / 1024:6.1f} MiB  "
+                          f"daemons {result['rss_daemons'] / 1024:6.1f} MiB"
+                          + (f"  ERRORS {result['errors']}" if result["errors"] else ""),
+                          flush=True)
+    text = report(results, args, started)
+    Path(args.output).write_text(text)
+    print()
+    print(text)
+    print(f"written to {args.output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
