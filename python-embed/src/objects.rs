@@ -320,3 +320,37 @@ pub fn optional_size(
         }
     }
 }
+
+/// A new `bytes` of up to `capacity` bytes whose contents `fill` writes in
+/// place; `fill` returns how many it wrote. The object is not shared with
+/// anything until it is returned, so `fill` may release the GIL while it
+/// writes. A short fill is copied into a `bytes` of that length.
+pub fn bytes_filled<'py>(
+    py: Python<'py>,
+    capacity: usize,
+    fill: impl FnOnce(&mut [u8]) -> RaisedResult<usize>,
+) -> RaisedResult<Bound<'py, pyo3::types::PyBytes>> {
+    let size = ffi::Py_ssize_t::try_from(capacity)
+        .map_err(|_| Raised::new::<pyo3::exceptions::PyOverflowError>(py, "size too large"))?;
+    // SAFETY: a NULL source asks CPython for an uninitialised bytes object
+    // of `size` bytes, owned by us.
+    let object = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), size) };
+    if object.is_null() {
+        return Err(Raised::already_set());
+    }
+    // SAFETY: object is a new, owned reference.
+    let object = unsafe { Bound::from_owned_ptr(py, object) };
+    // SAFETY: the buffer of a bytes object we own exclusively holds
+    // `capacity` bytes; it is zeroed before a slice is made of it.
+    let buffer = unsafe {
+        let start = ffi::PyBytes_AsString(object.as_ptr()).cast::<u8>();
+        std::ptr::write_bytes(start, 0, capacity);
+        std::slice::from_raw_parts_mut(start, capacity)
+    };
+    let written = fill(buffer)?.min(capacity);
+    if written == capacity {
+        // SAFETY: the object is a bytes object.
+        return Ok(unsafe { object.cast_into_unchecked() });
+    }
+    Ok(pyo3::types::PyBytes::new(py, &buffer[..written]))
+}

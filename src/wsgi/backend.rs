@@ -36,6 +36,21 @@ pub trait Backend {
     /// Reads up to `buf.len()` bytes of the request body; 0 means the end.
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError>;
 
+    /// Reads until `buf` is full or the body ends; fewer bytes than asked
+    /// for means the end. One call per application `read(n)`, so the GIL is
+    /// released once, not once per network read.
+    fn read_body_full(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = self.read_body(&mut buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        Ok(filled)
+    }
+
     /// Sets the response head; it goes out with the first body bytes, or
     /// when the request ends if the body is empty.
     fn set_head(&mut self, head: &ResponseHead);

@@ -189,6 +189,38 @@ impl Exchange {
         Ok(out)
     }
 
+    /// `read(n)` into `out` (n = its length): buffered bytes first, then
+    /// the backend fills the rest in one blocking call. Returns how many
+    /// bytes were written; fewer than asked only at the end of the body.
+    pub fn read_into(&mut self, py: Python<'_>, out: &mut [u8]) -> Result<usize, ReadError> {
+        let buffered = self.input.available().len().min(out.len());
+        out[..buffered].copy_from_slice(&self.input.available()[..buffered]);
+        self.input.pos += buffered;
+        if self.input.pos == self.input.data.len() {
+            self.input.data.clear();
+            self.input.pos = 0;
+        }
+        let rest = &mut out[buffered..];
+        if rest.is_empty() || self.input.eof {
+            return Ok(buffered);
+        }
+        if let Some(err) = &self.input.failed {
+            return Err(ReadError(format!("input is already in error state: {err}")));
+        }
+        match self.blocking(py, |b| b.read_body_full(rest)) {
+            Ok(n) => {
+                if n < rest.len() {
+                    self.input.eof = true;
+                }
+                Ok(buffered + n)
+            }
+            Err(err) => {
+                self.input.failed = Some(err.0.clone());
+                Err(err)
+            }
+        }
+    }
+
     /// `readline(size)`: up to and including the next newline, at most
     /// `size` bytes.
     pub fn readline(&mut self, py: Python<'_>, size: Option<usize>) -> Result<Vec<u8>, ReadError> {

@@ -7,8 +7,8 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyType};
 use python_embed::objects::{
-    Arguments, StaticTable, callback, create_type, method_keywords, method_noargs, optional_size,
-    slot,
+    Arguments, StaticTable, bytes_filled, callback, create_type, method_keywords, method_noargs,
+    optional_size, slot,
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
@@ -45,6 +45,10 @@ static INPUT_METHODS: StaticTable<[ffi::PyMethodDef; 5]> = StaticTable([
     ffi::PyMethodDef::zeroed(),
 ]);
 
+/// Up to this size, `read(n)` allocates its result before reading; a larger
+/// `n` (often "everything") grows the result as data arrives instead.
+const DIRECT_READ_LIMIT: usize = 4 * 1024 * 1024;
+
 fn read_error(py: Python<'_>, err: super::backend::ReadError) -> Raised {
     Raised::new::<PyOSError>(
         py,
@@ -63,8 +67,17 @@ unsafe extern "C" fn input_read(
             let args = Arguments::parse(py, "read", args, kwargs, &["size"], 0)?;
             let size = optional_size(py, args.get(0))?;
             let exchange = exchange_of(py, obj)?;
-            let data = exchange.read(py, size).map_err(|e| read_error(py, e))?;
-            Ok(PyBytes::new(py, &data).into_any())
+            match size {
+                // The common read(n): straight into the bytes object.
+                Some(size) if size <= DIRECT_READ_LIMIT => Ok(bytes_filled(py, size, |buf| {
+                    exchange.read_into(py, buf).map_err(|e| read_error(py, e))
+                })?
+                .into_any()),
+                _ => {
+                    let data = exchange.read(py, size).map_err(|e| read_error(py, e))?;
+                    Ok(PyBytes::new(py, &data).into_any())
+                }
+            }
         })
     }
 }
