@@ -1,8 +1,15 @@
 //! The Apache child's side of daemon mode: hands the request to a process
 //! of the group over its socket and relays the response, pulling the
 //! request body from the client only as the application asks for it.
+//! Connections stay open between requests (a per-process pool per group);
+//! one that the daemon process closed in the meantime is noticed when the
+//! request cannot be delivered on it, and the request goes out again on
+//! another.
 
+use std::collections::HashMap;
 use std::os::raw::c_int;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use apache_sys as ap;
 
@@ -15,8 +22,35 @@ use crate::wsgi::backend::{Backend, Level, ResponseHead};
 use crate::wsgi::environ::CgiEnviron;
 
 /// How many times a request is offered again after a daemon process
-/// rejected it (it was shutting down).
+/// rejected it or closed the connection without reading it (it was
+/// stopping).
 const MAX_REJECTIONS: u32 = 20;
+
+/// Idle connections kept per group in one Apache child, at most.
+const MAX_IDLE: usize = 256;
+
+/// Open connections to daemon processes, by socket path, waiting for this
+/// child's next request to the group.
+static IDLE: Mutex<Option<HashMap<PathBuf, Vec<FrameStream>>>> = Mutex::new(None);
+
+fn take_idle(socket: &Path) -> Option<FrameStream> {
+    IDLE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()?
+        .get_mut(socket)?
+        .pop()
+}
+
+fn put_idle(socket: &Path, stream: FrameStream) {
+    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+    let pool = idle
+        .get_or_insert_with(HashMap::new)
+        .entry(socket.to_path_buf())
+        .or_default();
+    if pool.len() < MAX_IDLE {
+        pool.push(stream);
+    }
+}
 
 fn status(code: u32) -> c_int {
     code as c_int
@@ -46,75 +80,103 @@ pub unsafe fn forward(
     let mut backend = unsafe { RequestBackend::new(r) };
     let mut rejections = 0;
     loop {
-        let stream = match connect(&group.socket_path, group.options.connect_timeout) {
-            Ok(stream) => stream,
-            Err(ConnectError::Unavailable(why)) => {
-                error(format!(
-                    "Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts \
-                     as listener backlog limit was exceeded or the socket does not exist ({why})",
-                    group.name(),
-                    group.socket_path.display()
-                ));
-                return status(ap::HTTP_SERVICE_UNAVAILABLE);
-            }
-            Err(ConnectError::Refused(why)) => {
-                error(format!(
-                    "Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={} ({why})",
-                    group.name(),
-                    group.socket_path.display(),
-                    // SAFETY: reading this process's uid.
-                    unsafe { libc::geteuid() }
-                ));
-                return status(ap::HTTP_SERVICE_UNAVAILABLE);
-            }
+        let reused = take_idle(&group.socket_path);
+        let fresh = reused.is_none();
+        let stream = match reused {
+            Some(stream) => Ok(stream),
+            None => open(group, &error),
         };
-        let mut stream = match FrameStream::new(stream, Some(group.socket_timeout)) {
+        let mut stream = match stream {
             Ok(stream) => stream,
+            Err(code) => return code,
+        };
+        let delivered = match stream.write_frame(&Frame::Head(head.clone())) {
+            Ok(()) => relay(&mut stream, &mut backend, group, &error),
+            // The process closed the connection (it is stopping) before
+            // reading anything: a pooled one long ago, a fresh one just now.
+            Err(StreamError::Reset | StreamError::Closed) if !fresh => continue,
+            Err(StreamError::Reset | StreamError::Closed) => Relay::Unread,
             Err(e) => {
                 error(format!(
-                    "Cannot configure the socket to daemon process '{}': {e}",
+                    "Unable to send request to WSGI daemon process '{}': {e}",
                     group.name()
                 ));
                 return status(ap::HTTP_SERVICE_UNAVAILABLE);
             }
         };
-        if let Err(e) = stream.write_frame(&Frame::Head(head.clone())) {
+        let why = match delivered {
+            Relay::Done { code, reusable } => {
+                if reusable {
+                    put_idle(&group.socket_path, stream);
+                }
+                return code;
+            }
+            Relay::Rejected => "rejected the request (restarting)",
+            Relay::Unread => "closed the connection without reading the request (stopping)",
+        };
+        rejections += 1;
+        if rejections > MAX_REJECTIONS {
             error(format!(
-                "Unable to send request to WSGI daemon process '{}': {e}",
-                group.name()
+                "Maximum number of WSGI daemon process restart connects reached '{MAX_REJECTIONS}'"
             ));
             return status(ap::HTTP_SERVICE_UNAVAILABLE);
         }
-        match relay(&mut stream, &mut backend, group, &error) {
-            Relay::Done(code) => return code,
-            Relay::Rejected => {
-                rejections += 1;
-                if rejections > MAX_REJECTIONS {
-                    error(format!(
-                        "Maximum number of WSGI daemon process restart connects reached '{MAX_REJECTIONS}'"
-                    ));
-                    return status(ap::HTTP_SERVICE_UNAVAILABLE);
-                }
-                // SAFETY: r is live.
-                unsafe {
-                    log::request(
-                        r,
-                        Level::Info,
-                        &log::ours(&format!(
-                            "Connect after WSGI daemon process '{}' rejected the request (restarting).",
-                            group.name()
-                        )),
-                    )
-                };
-            }
-        }
+        // SAFETY: r is live.
+        unsafe {
+            log::request(
+                r,
+                Level::Debug,
+                &log::ours(&format!(
+                    "Connect again after WSGI daemon process '{}' {why}.",
+                    group.name()
+                )),
+            )
+        };
     }
 }
 
+/// A new connection to a process of the group, or the status to answer.
+fn open(group: &DaemonGroup, error: &dyn Fn(String)) -> Result<FrameStream, c_int> {
+    let stream = match connect(&group.socket_path, group.options.connect_timeout) {
+        Ok(stream) => stream,
+        Err(ConnectError::Unavailable(why)) => {
+            error(format!(
+                "Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts \
+                 as listener backlog limit was exceeded or the socket does not exist ({why})",
+                group.name(),
+                group.socket_path.display()
+            ));
+            return Err(status(ap::HTTP_SERVICE_UNAVAILABLE));
+        }
+        Err(ConnectError::Refused(why)) => {
+            error(format!(
+                "Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={} ({why})",
+                group.name(),
+                group.socket_path.display(),
+                // SAFETY: reading this process's uid.
+                unsafe { libc::geteuid() }
+            ));
+            return Err(status(ap::HTTP_SERVICE_UNAVAILABLE));
+        }
+    };
+    FrameStream::new(stream, Some(group.socket_timeout)).map_err(|e| {
+        error(format!(
+            "Cannot configure the socket to daemon process '{}': {e}",
+            group.name()
+        ));
+        status(ap::HTTP_SERVICE_UNAVAILABLE)
+    })
+}
+
 enum Relay {
-    Done(c_int),
+    /// Answered with `code`; `reusable`: the connection is in step and can
+    /// carry the next request.
+    Done { code: c_int, reusable: bool },
     /// The daemon process would not take the request; connect again.
     Rejected,
+    /// The daemon process closed the connection without reading the
+    /// request; connect again.
+    Unread,
 }
 
 fn relay(
@@ -127,9 +189,13 @@ fn relay(
     let mut body_buffer: Vec<u8> = Vec::new();
     let mut started = false;
     let mut sent_body = false;
+    // Whether anything came back: before that, a reset connection means the
+    // daemon process never read the request.
+    let mut received = false;
     loop {
         let frame = match stream.read_frame() {
             Ok(frame) => frame,
+            Err(StreamError::Reset) if !received => return Relay::Unread,
             Err(failure) => {
                 if sent_body {
                     error(format!(
@@ -137,22 +203,32 @@ fn relay(
                         group.name()
                     ));
                     backend.cut_response();
-                    return Relay::Done(ok);
+                    return Relay::Done {
+                        code: ok,
+                        reusable: false,
+                    };
                 }
                 if matches!(failure, StreamError::Timeout) {
                     error(format!(
                         "Timeout when reading response headers from daemon process '{}'",
                         group.name()
                     ));
-                    return Relay::Done(status(ap::HTTP_GATEWAY_TIME_OUT));
+                    return Relay::Done {
+                        code: status(ap::HTTP_GATEWAY_TIME_OUT),
+                        reusable: false,
+                    };
                 }
                 error(format!(
                     "Truncated or oversized response headers received from daemon process '{}' ({failure})",
                     group.name()
                 ));
-                return Relay::Done(status(ap::HTTP_INTERNAL_SERVER_ERROR));
+                return Relay::Done {
+                    code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                    reusable: false,
+                };
             }
         };
+        received = true;
         match frame {
             Frame::Read(wanted) => {
                 let wanted = (wanted as usize).clamp(1, MAX_CHUNK);
@@ -180,11 +256,17 @@ fn relay(
                         "Daemon process '{}' sent data before a response head",
                         group.name()
                     ));
-                    return Relay::Done(status(ap::HTTP_INTERNAL_SERVER_ERROR));
+                    return Relay::Done {
+                        code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                        reusable: false,
+                    };
                 }
                 if backend.send_body(&data).is_err() {
                     // The client left: closing the connection tells the daemon.
-                    return Relay::Done(ok);
+                    return Relay::Done {
+                        code: ok,
+                        reusable: false,
+                    };
                 }
                 sent_body = true;
             }
@@ -194,13 +276,22 @@ fn relay(
                         "Daemon process '{}' ended without a response head",
                         group.name()
                     ));
-                    return Relay::Done(status(ap::HTTP_INTERNAL_SERVER_ERROR));
+                    return Relay::Done {
+                        code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                        reusable: false,
+                    };
                 }
-                return Relay::Done(ok);
+                return Relay::Done {
+                    code: ok,
+                    reusable: true,
+                };
             }
             Frame::Cut => {
                 backend.cut_response();
-                return Relay::Done(ok);
+                return Relay::Done {
+                    code: ok,
+                    reusable: false,
+                };
             }
             Frame::Fail {
                 status: code,
@@ -211,9 +302,15 @@ fn relay(
                 }
                 if sent_body {
                     backend.cut_response();
-                    return Relay::Done(ok);
+                    return Relay::Done {
+                        code: ok,
+                        reusable: false,
+                    };
                 }
-                return Relay::Done(c_int::from(code));
+                return Relay::Done {
+                    code: c_int::from(code),
+                    reusable: true,
+                };
             }
             Frame::Reject if !started => return Relay::Rejected,
             other => {
@@ -223,9 +320,15 @@ fn relay(
                 ));
                 if sent_body {
                     backend.cut_response();
-                    return Relay::Done(ok);
+                    return Relay::Done {
+                        code: ok,
+                        reusable: false,
+                    };
                 }
-                return Relay::Done(status(ap::HTTP_INTERNAL_SERVER_ERROR));
+                return Relay::Done {
+                    code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                    reusable: false,
+                };
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod backend;
 pub mod client;
+pub mod connections;
 pub mod groups;
 pub mod options;
 pub mod privileges;

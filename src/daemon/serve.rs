@@ -1,20 +1,21 @@
-//! A daemon process at work: the accept loop on the group's socket, a pool
-//! of request threads, and the monitor that applies the group's limits
+//! A daemon process at work: a pool of request threads serving the
+//! group's connections (see `connections.rs`), the control loop reacting to
+//! signals, and the monitor that applies the group's limits
 //! (maximum-requests, restart-interval, inactivity-, request-, deadlock-,
 //! startup-timeout, cpu-time-limit) and the shutdown sequence.
 
 use std::collections::HashMap;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::backend::{Activity, DaemonLog, SocketBackend};
+use super::connections::{Connections, Ready};
 use super::groups::DaemonGroup;
 use super::protocol::Frame;
-use super::socket::{FrameStream, peer_uid};
+use super::socket::{FrameStream, StreamError, peer_uid};
 use crate::apache::log;
 use crate::process;
 use crate::wsgi::backend::Level;
@@ -39,17 +40,19 @@ enum Phase {
 
 struct Active {
     started: Instant,
-    connection: UnixStream,
+    /// The request's connection; valid while the entry exists (the serving
+    /// thread removes it before closing or parking the connection).
+    connection: RawFd,
 }
 
 struct State {
     phase: Phase,
-    idle: usize,
     active: HashMap<u64, Active>,
     next_id: u64,
     accepted: u64,
-    /// Connections accepted and not yet finished (including those whose
-    /// request has not been read yet): the process may not exit under them.
+    /// Connections taken by a request thread and not yet finished (their
+    /// request may not have been read yet): the process may not exit under
+    /// them.
     in_flight: usize,
     /// Requests finished (inactivity-timeout only applies once there was one).
     completed: u64,
@@ -147,7 +150,6 @@ impl Server {
             started: Instant::now(),
             state: Mutex::new(State {
                 phase: Phase::Running,
-                idle: 0,
                 active: HashMap::new(),
                 next_id: 0,
                 accepted: 0,
@@ -209,20 +211,30 @@ impl Server {
         }
     }
 
-    /// Accepts and serves requests until the process must stop. Returns
-    /// whether every request thread finished (so Python can be finalised).
+    /// Serves requests until the process must stop. Returns whether every
+    /// request finished (so Python can be finalised).
     pub fn run(self: &Arc<Server>) -> bool {
-        let threads = self.group.options.threads as usize;
-        let (sender, receiver) = mpsc::channel::<UnixStream>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        for number in 0..threads {
+        let connections = match Connections::new(self.group.listener) {
+            Ok(connections) => Arc::new(connections),
+            Err(e) => {
+                self.log(
+                    Level::Error,
+                    &format!(
+                        "Daemon process '{}' cannot wait for requests: {e}",
+                        self.group.name()
+                    ),
+                );
+                return true;
+            }
+        };
+        for number in 0..self.group.options.threads as usize {
             let server = self.clone();
-            let receiver = receiver.clone();
+            let connections = connections.clone();
             let mut builder = std::thread::Builder::new().name(format!("wsgi-request-{number}"));
             if let Some(size) = self.group.options.stack_size {
                 builder = builder.stack_size(size);
             }
-            if let Err(e) = builder.spawn(move || server.request_thread(&receiver)) {
+            if let Err(e) = builder.spawn(move || server.request_thread(&connections)) {
                 self.log(Level::Error, &format!("Cannot start a request thread: {e}"));
             }
         }
@@ -238,8 +250,8 @@ impl Server {
                 .name("wsgi-deadlock".into())
                 .spawn(move || server.heartbeat());
         }
-        self.accept_loop(&sender);
-        drop(sender);
+        self.control_loop(&connections);
+        connections.close_parked();
         let finished = self.wait_for_requests();
         finished && self.wait_for_heartbeat()
     }
@@ -262,9 +274,10 @@ impl Server {
         true
     }
 
-    fn accept_loop(&self, sender: &mpsc::Sender<UnixStream>) {
-        let listener = self.group.listener;
+    /// Applies signals and ends a graceful phase; returns once stopping.
+    fn control_loop(&self, connections: &Connections) {
         let wake_read = WAKE_READ.load(Ordering::SeqCst);
+        let mut closed_for_graceful = false;
         loop {
             let signalled = SIGNALLED.swap(0, Ordering::SeqCst);
             {
@@ -287,73 +300,28 @@ impl Server {
                             self.stop(&mut state, "graceful restart reached");
                             return;
                         }
+                        if !closed_for_graceful {
+                            // From now on a connection carries one request, as
+                            // before persistent connections: the process still
+                            // serves, but the number running can drop to zero.
+                            closed_for_graceful = true;
+                            drop(state);
+                            connections.close_parked();
+                        }
                     }
                     Phase::Running => {}
                 }
-                if state.idle == 0 || self.group.options.threads == 0 {
-                    let _ = self.changed.wait_timeout(state, Duration::from_millis(100));
-                    continue;
-                }
             }
-            let mut fds = [
-                libc::pollfd {
-                    fd: listener,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: wake_read,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: polling two descriptors we own, for at most 100 ms.
-            let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, 100) };
-            if ready <= 0 {
-                continue;
-            }
-            if fds[1].revents != 0 {
+            let mut fd = libc::pollfd {
+                fd: wake_read,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: polling our own pipe for at most 100 ms.
+            if unsafe { libc::poll(&mut fd, 1, 100) } > 0 {
                 let mut drain = [0u8; 64];
                 // SAFETY: reading our own non-blocking pipe.
                 unsafe { libc::read(wake_read, drain.as_mut_ptr().cast(), drain.len()) };
-            }
-            if fds[0].revents & libc::POLLIN == 0 {
-                continue;
-            }
-            // SAFETY: accept on the group's (non-blocking) listener; another
-            // process of the group may have taken the connection (EAGAIN).
-            let fd: RawFd = unsafe {
-                libc::accept4(
-                    listener,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                continue;
-            }
-            // SAFETY: fd is a new connected socket owned from here on.
-            let connection = unsafe { UnixStream::from_raw_fd(fd) };
-            let _ = connection.set_nonblocking(false);
-            {
-                let mut state = self.state();
-                state.idle = state.idle.saturating_sub(1);
-                state.accepted += 1;
-                state.in_flight += 1;
-                let maximum = self.group.options.maximum_requests;
-                if maximum > 0 && state.accepted >= maximum {
-                    let timeout = self.group.options.graceful_timeout;
-                    self.graceful(
-                        &mut state,
-                        timeout,
-                        &format!("maximum requests ({maximum}) reached, restarting"),
-                    );
-                }
-            }
-            self.activity.touch();
-            if sender.send(connection).is_err() {
-                return;
             }
         }
     }
@@ -388,40 +356,32 @@ impl Server {
         }
     }
 
-    fn request_thread(self: Arc<Server>, receiver: &Mutex<mpsc::Receiver<UnixStream>>) {
-        {
-            let mut state = self.state();
-            state.idle += 1;
-        }
-        self.changed.notify_all();
+    fn request_thread(self: Arc<Server>, connections: &Connections) {
         loop {
-            let connection = {
-                let receiver = receiver.lock().unwrap_or_else(|e| e.into_inner());
-                receiver.recv()
-            };
-            let Ok(connection) = connection else {
+            if matches!(self.state().phase, Phase::Stopping { .. }) {
                 return;
-            };
-            self.serve_connection(connection);
-            {
-                let mut state = self.state();
-                state.idle += 1;
             }
-            self.changed.notify_all();
+            let (stream, first) = match connections.wait(100) {
+                Ready::Nothing => continue,
+                Ready::Listener => match connections.accept() {
+                    Some(connection) => match self.admit(connection) {
+                        Some(stream) => (stream, true),
+                        None => continue,
+                    },
+                    None => continue,
+                },
+                Ready::Connection(stream) => (stream, false),
+            };
+            if let Some(stream) = self.serve_connection(stream)
+                && !connections.park(stream, first)
+            {
+                // Too many parked: closed; the child connects again.
+            }
         }
     }
 
-    fn serve_connection(&self, connection: UnixStream) {
-        self.serve_accepted(connection);
-        self.activity.touch();
-        let mut state = self.state();
-        state.in_flight = state.in_flight.saturating_sub(1);
-        state.completed += 1;
-        drop(state);
-        self.changed.notify_all();
-    }
-
-    fn serve_accepted(&self, connection: UnixStream) {
+    /// Checks a new connection's peer and sets it up; None closes it.
+    fn admit(&self, connection: UnixStream) -> Option<FrameStream> {
         match peer_uid(&connection) {
             Some(uid) if uid == self.apache_uid || uid == 0 => {}
             other => {
@@ -433,19 +393,46 @@ impl Server {
                         other.map_or("unknown".to_string(), |u| u.to_string())
                     ),
                 );
-                return;
+                return None;
             }
         }
         set_buffer_sizes(&connection, &self.group.options);
-        let Ok(control) = connection.try_clone() else {
-            return;
-        };
-        let mut stream = match FrameStream::new(connection, Some(self.group.socket_timeout)) {
-            Ok(stream) => stream,
-            Err(_) => return,
-        };
+        FrameStream::new(connection, Some(self.group.socket_timeout)).ok()
+    }
+
+    /// Serves the next request on a connection; returns the connection if
+    /// it can take another one.
+    fn serve_connection(&self, mut stream: FrameStream) -> Option<FrameStream> {
+        {
+            let mut state = self.state();
+            if let Phase::Stopping { .. } = state.phase {
+                // Closed unread: the child sees a reset and goes elsewhere.
+                return None;
+            }
+            state.in_flight += 1;
+        }
+        let served = self.serve_request(&mut stream);
+        self.activity.touch();
+        let mut state = self.state();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        if served.is_some() {
+            state.completed += 1;
+        }
+        let running = state.phase == Phase::Running;
+        if matches!(state.phase, Phase::Graceful { .. }) && state.in_flight == 0 {
+            self.stop(&mut state, "graceful restart reached");
+        }
+        drop(state);
+        self.changed.notify_all();
+        (served == Some(true) && running).then_some(stream)
+    }
+
+    /// One request: None if there was none (the child closed the
+    /// connection), else whether the connection is still usable.
+    fn serve_request(&self, stream: &mut FrameStream) -> Option<bool> {
         let head = match stream.read_frame() {
             Ok(Frame::Head(head)) => head,
+            Err(StreamError::Closed | StreamError::Reset) => return None,
             Ok(_) | Err(_) => {
                 self.log(
                     Level::Debug,
@@ -454,26 +441,34 @@ impl Server {
                         self.group.name()
                     ),
                 );
-                return;
+                return None;
             }
         };
         let id = {
-            // A connection accepted before the process began stopping is
-            // served: it was taken from the shared queue on purpose.
             let mut state = self.state();
+            state.accepted += 1;
+            let maximum = self.group.options.maximum_requests;
+            if maximum > 0 && state.accepted >= maximum {
+                let timeout = self.group.options.graceful_timeout;
+                self.graceful(
+                    &mut state,
+                    timeout,
+                    &format!("maximum requests ({maximum}) reached, restarting"),
+                );
+            }
             let id = state.next_id;
             state.next_id += 1;
             state.active.insert(
                 id,
                 Active {
                     started: Instant::now(),
-                    connection: control,
+                    connection: stream.stream().as_raw_fd(),
                 },
             );
             id
         };
         let cgi = CgiEnviron { vars: head.vars };
-        if let Some(limit) = self.group.options.queue_timeout
+        let usable = if let Some(limit) = self.group.options.queue_timeout
             && queued_for(&cgi) > limit
         {
             self.log(
@@ -483,17 +478,23 @@ impl Server {
                     self.group.name()
                 ),
             );
-            let _ = stream.write_frame(&Frame::Fail {
-                status: 504,
-                message: String::new(),
-            });
+            stream
+                .write_frame(&Frame::Fail {
+                    status: 504,
+                    message: String::new(),
+                })
+                .is_ok()
         } else {
-            self.run_request(&mut stream, &cgi, head.head_request);
-        }
+            self.run_request(stream, &cgi, head.head_request)
+        };
         self.state().active.remove(&id);
+        // Bytes already buffered past the request would never wake epoll.
+        Some(usable && stream.pending() == 0)
     }
 
-    fn run_request(&self, stream: &mut FrameStream, cgi: &CgiEnviron, head_request: bool) {
+    /// Runs the application; returns whether the connection is still in
+    /// step (the response ended cleanly) and can take another request.
+    fn run_request(&self, stream: &mut FrameStream, cgi: &CgiEnviron, head_request: bool) -> bool {
         let text = |name: &str| {
             cgi.get(name)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -536,10 +537,8 @@ impl Server {
         );
         let broken = backend.broken;
         match completion {
-            Completion::Responded if !broken => {
-                let _ = stream.write_frame(&Frame::End);
-            }
-            Completion::Responded => {}
+            Completion::Responded if !broken => stream.write_frame(&Frame::End).is_ok(),
+            Completion::Responded => false,
             Completion::RestartRequired => {
                 // Offered again by the Apache child, to a fresh process.
                 let _ = stream.write_frame(&Frame::Reject);
@@ -548,12 +547,16 @@ impl Server {
                     &mut state,
                     &format!("script '{script}' changed, restarting"),
                 );
+                false
             }
             Completion::Failed => {
-                let _ = stream.write_frame(&Frame::Fail {
-                    status: 500,
-                    message: String::new(),
-                });
+                !broken
+                    && stream
+                        .write_frame(&Frame::Fail {
+                            status: 500,
+                            message: String::new(),
+                        })
+                        .is_ok()
             }
         }
     }
@@ -588,7 +591,9 @@ impl Server {
                             // The Apache child sees the connection end at once
                             // and answers its client; the stuck thread is left
                             // to the shutdown timeout.
-                            let _ = active.connection.shutdown(std::net::Shutdown::Both);
+                            // SAFETY: the descriptor stays open while its
+                            // entry exists (see Active); the state lock is held.
+                            unsafe { libc::shutdown(active.connection, libc::SHUT_RDWR) };
                         }
                     }
                     self.stop(&mut state, "request time limit exceeded, stopping process");

@@ -169,6 +169,9 @@ pub fn peer_uid(stream: &UnixStream) -> Option<u32> {
 pub enum StreamError {
     /// The other end closed the connection.
     Closed,
+    /// The other end closed the connection without reading what was sent
+    /// (or before it was sent): it never saw it.
+    Reset,
     /// No data within the socket timeout.
     Timeout,
     Io(io::Error),
@@ -179,6 +182,7 @@ impl std::fmt::Display for StreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StreamError::Closed => write!(f, "connection closed"),
+            StreamError::Reset => write!(f, "connection reset"),
             StreamError::Timeout => write!(f, "timed out"),
             StreamError::Io(e) => write!(f, "{e}"),
             StreamError::Protocol(e) => write!(f, "protocol error: {e}"),
@@ -190,9 +194,8 @@ impl From<io::Error> for StreamError {
     fn from(error: io::Error) -> Self {
         match error.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StreamError::Timeout,
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::BrokenPipe => StreamError::Closed,
+            io::ErrorKind::UnexpectedEof => StreamError::Closed,
+            io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => StreamError::Reset,
             _ => StreamError::Io(error),
         }
     }
@@ -220,6 +223,11 @@ impl FrameStream {
 
     pub fn stream(&self) -> &UnixStream {
         &self.stream
+    }
+
+    /// Bytes received but not yet returned as frames.
+    pub fn pending(&self) -> usize {
+        self.decoder.pending()
     }
 
     /// Reads the next frame, waiting up to the socket timeout for bytes.
