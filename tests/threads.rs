@@ -331,8 +331,45 @@ fn concurrent_requests_and_wsgi_flags(mpm: Mpm, mode: Mode) {
     assert_no_crash(&apache);
 }
 
+/// Concurrent first requests to a script that takes a while to load: the
+/// ones that find it being loaded by another thread wait for it, none runs
+/// a half-loaded module, and each process loads it once.
+fn concurrent_first_requests_load_the_script_once(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount_app("/slow", "threads_slow_import.wsgi", "")
+        .with(|b| b.mpm_conf(mpm_tuning(mpm)))
+        .start();
+    let answers: Vec<Response> = thread::scope(|scope| {
+        let clients: Vec<_> = (0..16)
+            .map(|_| scope.spawn(|| apache.get("/slow")))
+            .collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let log = apache.error_log();
+    for answer in &answers {
+        assert_eq!(
+            answer.status, 200,
+            "{answer:?}
+--- error_log ---
+{log}"
+        );
+        let pid = String::from_utf8_lossy(&answer.body).into_owned();
+        let loads = log
+            .lines()
+            .filter(|line| line.contains(&format!("slow-import loaded pid={pid}")))
+            .count();
+        assert_eq!(
+            loads, 1,
+            "process {pid} loaded the script {loads} times:
+{log}"
+        );
+    }
+    assert_no_crash(&apache);
+}
+
 wsgi_tests!(
     slow_request_bodies_do_not_stall_others,
     unread_responses_do_not_stall_others,
     concurrent_requests_and_wsgi_flags,
+    concurrent_first_requests_load_the_script_once,
 );

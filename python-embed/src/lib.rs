@@ -12,6 +12,7 @@
 //!   interpreter, instead of pyo3's process-wide `#[pyclass]` types.
 
 pub mod lifecycle;
+pub mod modules;
 pub mod objects;
 pub mod raised;
 pub mod settings;

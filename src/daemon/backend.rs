@@ -101,14 +101,12 @@ impl Backend for SocketBackend<'_> {
     }
 
     fn set_head(&mut self, head: &ResponseHead) {
-        let frame = Frame::ResponseHead(WireHead {
+        // Goes out with the first body bytes or the end of the response.
+        self.stream.queue_frame(&Frame::ResponseHead(WireHead {
             status: head.status,
             status_line: head.status_line.clone(),
             headers: head.headers.clone(),
-        });
-        if self.stream.write_frame(&frame).is_err() {
-            self.broken = true;
-        }
+        }));
     }
 
     fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
@@ -118,6 +116,16 @@ impl Backend for SocketBackend<'_> {
             ));
         }
         self.send_chunks(data)
+    }
+
+    fn send_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        if self.broken || data.len() > MAX_CHUNK {
+            return self.send_body(data);
+        }
+        // Sent with the `End` that follows, in one write.
+        self.stream.queue_chunk(data);
+        self.activity.touch();
+        Ok(())
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone> {

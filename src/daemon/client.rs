@@ -90,7 +90,7 @@ pub unsafe fn forward(
             Ok(stream) => stream,
             Err(code) => return code,
         };
-        let delivered = match stream.write_frame(&Frame::Head(head.clone())) {
+        let delivered = match stream.write_head(&head) {
             Ok(()) => relay(&mut stream, &mut backend, group, &error),
             // The process closed the connection (it is stopping) before
             // reading anything: a pooled one long ago, a fresh one just now.
@@ -192,8 +192,14 @@ fn relay(
     // Whether anything came back: before that, a reset connection means the
     // daemon process never read the request.
     let mut received = false;
+    // A frame read ahead (after `Data`, to see whether `End` follows).
+    let mut next: Option<Frame> = None;
     loop {
-        let frame = match stream.read_frame() {
+        let read = match next.take() {
+            Some(frame) => Ok(frame),
+            None => stream.read_frame(),
+        };
+        let frame = match read {
             Ok(frame) => frame,
             Err(StreamError::Reset) if !received => return Relay::Unread,
             Err(failure) => {
@@ -260,6 +266,22 @@ fn relay(
                         code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
                         reusable: false,
                     };
+                }
+                // When the end of the response came with the data, both go
+                // through Apache's output filters in one pass.
+                if stream.frame_ready() {
+                    match stream.read_frame() {
+                        Ok(Frame::End) => {
+                            let sent = backend.send_final_body(&data).is_ok();
+                            return Relay::Done {
+                                code: ok,
+                                reusable: sent,
+                            };
+                        }
+                        Ok(frame) => next = Some(frame),
+                        // Reported when the next read fails the same way.
+                        Err(_) => {}
+                    }
                 }
                 if backend.send_body(&data).is_err() {
                     // The client left: closing the connection tells the daemon.

@@ -182,24 +182,27 @@ pub fn encode_chunk(out: &mut Vec<u8>, chunk: &[u8], request_body: bool) {
 
 /// Appends the encoding of `frame` to `out`. Frames larger than the limits
 /// the decoder enforces must not be encoded (the sender splits data).
+/// Encodes a `Head` frame from a borrowed head.
+pub fn encode_head(head: &RequestHead, out: &mut Vec<u8>) {
+    let length = 1
+        + 4
+        + head
+            .vars
+            .iter()
+            .map(|(k, v)| 8 + k.len() + v.len())
+            .sum::<usize>();
+    frame_header(out, kind::HEAD, length);
+    out.push(u8::from(head.head_request));
+    out.extend_from_slice(&(head.vars.len() as u32).to_be_bytes());
+    for (k, v) in &head.vars {
+        put_bytes(out, k.as_bytes());
+        put_bytes(out, v);
+    }
+}
+
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     match frame {
-        Frame::Head(head) => {
-            let length = 1
-                + 4
-                + head
-                    .vars
-                    .iter()
-                    .map(|(k, v)| 8 + k.len() + v.len())
-                    .sum::<usize>();
-            frame_header(out, kind::HEAD, length);
-            out.push(u8::from(head.head_request));
-            out.extend_from_slice(&(head.vars.len() as u32).to_be_bytes());
-            for (k, v) in &head.vars {
-                put_bytes(out, k.as_bytes());
-                put_bytes(out, v);
-            }
-        }
+        Frame::Head(head) => encode_head(head, out),
         Frame::Read(n) => {
             frame_header(out, kind::READ, 4);
             out.extend_from_slice(&n.to_be_bytes());
@@ -401,6 +404,17 @@ impl Decoder {
     /// Bytes received but not yet decoded.
     pub fn pending(&self) -> usize {
         self.buffer.len() - self.start
+    }
+
+    /// Whether a whole frame (valid or not) is buffered.
+    pub fn has_frame(&self) -> bool {
+        let available = &self.buffer[self.start..];
+        if available.len() < FRAME_HEADER {
+            return false;
+        }
+        let length =
+            u32::from_be_bytes([available[1], available[2], available[3], available[4]]) as usize;
+        available.len() - FRAME_HEADER >= length
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed. After

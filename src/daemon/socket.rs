@@ -10,7 +10,9 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::protocol::{DecodeError, Decoder, FRAME_HEADER, Frame, encode};
+use super::protocol::{
+    DecodeError, Decoder, FRAME_HEADER, Frame, RequestHead, encode, encode_chunk, encode_head,
+};
 
 fn os_error(what: &str, path: &Path) -> String {
     format!("{what} {}: {}", path.display(), io::Error::last_os_error())
@@ -230,17 +232,21 @@ impl FrameStream {
         self.decoder.pending()
     }
 
+    /// Whether a whole frame is already received (reading it will not wait).
+    pub fn frame_ready(&self) -> bool {
+        self.decoder.has_frame()
+    }
+
     /// Reads the next frame, waiting up to the socket timeout for bytes.
+    /// Reads take whatever is there (up to the buffer), so frames sent
+    /// together arrive with one system call; a peer never sends ahead of
+    /// what the protocol asks for, so nothing of a later exchange is read.
     pub fn read_frame(&mut self) -> Result<Frame, StreamError> {
         loop {
             if let Some(frame) = self.decoder.next_frame().map_err(StreamError::Protocol)? {
                 return Ok(frame);
             }
-            let wanted = self
-                .decoder
-                .wanted()
-                .clamp(FRAME_HEADER, self.read_buffer.len());
-            let n = match self.stream.read(&mut self.read_buffer[..wanted]) {
+            let n = match self.stream.read(&mut self.read_buffer) {
                 Ok(0) => return Err(StreamError::Closed),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -250,29 +256,67 @@ impl FrameStream {
         }
     }
 
-    pub fn write_frame(&mut self, frame: &Frame) -> Result<(), StreamError> {
-        self.write_buffer.clear();
-        encode(frame, &mut self.write_buffer);
-        self.stream.write_all(&self.write_buffer)?;
-        Ok(())
+    /// Sends a `Head` frame (and anything queued).
+    pub fn write_head(&mut self, head: &RequestHead) -> Result<(), StreamError> {
+        encode_head(head, &mut self.write_buffer);
+        self.flush()
     }
 
-    /// Writes a `Data` (or `Body`) frame without copying `chunk`.
+    /// Adds a frame to what the next write sends.
+    pub fn queue_frame(&mut self, frame: &Frame) {
+        encode(frame, &mut self.write_buffer);
+    }
+
+    /// Adds a `Data` frame holding a copy of `chunk` to what the next write
+    /// sends.
+    pub fn queue_chunk(&mut self, chunk: &[u8]) {
+        encode_chunk(&mut self.write_buffer, chunk, false);
+    }
+
+    /// Sends the queued frames.
+    pub fn flush(&mut self) -> Result<(), StreamError> {
+        self.write_chunk_after_queue(None)
+    }
+
+    pub fn write_frame(&mut self, frame: &Frame) -> Result<(), StreamError> {
+        self.queue_frame(frame);
+        self.flush()
+    }
+
+    /// Writes the queued frames and a `Data` (or `Body`) frame, without
+    /// copying `chunk`.
     pub fn write_chunk(&mut self, chunk: &[u8], request_body: bool) -> Result<(), StreamError> {
+        self.write_chunk_after_queue(Some((chunk, request_body)))
+    }
+
+    fn write_chunk_after_queue(&mut self, chunk: Option<(&[u8], bool)>) -> Result<(), StreamError> {
         let mut header = [0u8; FRAME_HEADER];
-        header[0] = if request_body { 3 } else { 6 };
-        header[1..].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
-        let mut parts = [IoSlice::new(&header), IoSlice::new(chunk)];
+        let mut parts = [
+            IoSlice::new(&self.write_buffer),
+            IoSlice::new(&[]),
+            IoSlice::new(&[]),
+        ];
+        if let Some((chunk, request_body)) = chunk {
+            header[0] = if request_body { 3 } else { 6 };
+            header[1..].copy_from_slice(&(chunk.len() as u32).to_be_bytes());
+            parts[1] = IoSlice::new(&header);
+            parts[2] = IoSlice::new(chunk);
+        }
         let mut slices: &mut [IoSlice<'_>] = &mut parts;
-        while !slices.is_empty() {
+        IoSlice::advance_slices(&mut slices, 0);
+        let result = loop {
+            if slices.iter().all(|s| s.is_empty()) {
+                break Ok(());
+            }
             match self.stream.write_vectored(slices) {
-                Ok(0) => return Err(StreamError::Closed),
+                Ok(0) => break Err(StreamError::Closed),
                 Ok(n) => IoSlice::advance_slices(&mut slices, n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
+                Err(e) => break Err(e.into()),
             }
-        }
-        Ok(())
+        };
+        self.write_buffer.clear();
+        result
     }
 
     /// Shuts the connection down in both directions (the peer sees EOF).

@@ -73,6 +73,20 @@ impl RequestBackend {
     }
 }
 
+impl RequestBackend {
+    /// Sends the last body bytes together with the end of the response, in
+    /// one pass through the output filters. Nothing may be sent after it.
+    pub fn send_final_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        let bb = self.output_brigade();
+        // SAFETY: as in send_body; the end-of-stream bucket ends the response.
+        unsafe {
+            ap::wsgi_shim_brigade_append_transient(bb, data.as_ptr().cast(), data.len(), 0);
+            ap::wsgi_shim_brigade_append_eos(bb);
+        }
+        self.pass_output()
+    }
+}
+
 impl Backend for RequestBackend {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
         if self.input_ended || buf.is_empty() {

@@ -59,6 +59,13 @@ pub trait Backend {
     /// to the client.
     fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone>;
 
+    /// Sends the last body bytes of a response whose length is known: no
+    /// more will follow, so a backend may hold them to go out with the end
+    /// of the response.
+    fn send_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        self.send_body(data)
+    }
+
     /// Sends `len` bytes of the regular file `fd` from `offset` without
     /// passing them through Python. The file position of `fd` may change.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone>;

@@ -317,7 +317,14 @@ impl Exchange {
             return Err(OutputError::ClientGone("client connection closed".into()));
         }
         self.commit_head()?;
-        match self.blocking(py, |b| b.send_body(data)) {
+        let last = self.content_length == Some(self.sent + data.len() as u64);
+        match self.blocking(py, |b| {
+            if last {
+                b.send_last_body(data)
+            } else {
+                b.send_body(data)
+            }
+        }) {
             Ok(()) => {
                 self.sent += data.len() as u64;
                 self.body_started = true;

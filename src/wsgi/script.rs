@@ -3,7 +3,9 @@
 //! MD5 of its path, kept in `sys.modules`, and loaded again when the file's
 //! modification time changes.
 
-use std::path::Path;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
@@ -11,6 +13,7 @@ use md5::{Digest, Md5};
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
+use python_embed::modules::sys_modules;
 use python_embed::threads::without_gil;
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
@@ -24,6 +27,27 @@ pub fn module_name(path: &Path) -> String {
     let digest = Md5::digest(path.as_os_str().as_encoded_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("_mod_wsgi_{hex}")
+}
+
+thread_local! {
+    /// Module names already worked out by this thread (a digest per request
+    /// is measurable).
+    static MODULE_NAMES: RefCell<HashMap<PathBuf, String>> = RefCell::new(HashMap::new());
+}
+
+fn cached_module_name(path: &Path) -> String {
+    MODULE_NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some(name) = names.get(path) {
+            return name.clone();
+        }
+        if names.len() >= 1024 {
+            names.clear();
+        }
+        let name = module_name(path);
+        names.insert(path.to_path_buf(), name.clone());
+        name
+    })
 }
 
 /// Modification time in nanoseconds, the reload key.
@@ -73,39 +97,64 @@ pub fn failing_to_load_for() -> Option<std::time::Duration> {
     FIRST_LOAD.get().map(|start| start.elapsed())
 }
 
+/// The loaded module under `name` if it can be used as it is: None when
+/// it must be loaded (missing, or changed with OnChange::Reload).
+fn current<'py>(
+    py: Python<'py>,
+    modules: &Bound<'py, PyDict>,
+    name: &str,
+    on_change: OnChange,
+    mtime: Option<u64>,
+) -> RaisedResult<Option<Loaded<'py>>> {
+    let Some(existing) = modules.get_item(name).raised(py)?.filter(|m| !m.is_none()) else {
+        return Ok(None);
+    };
+    // `__mtime__` is set once the script has run to the end: without it
+    // another thread is still loading it (it is in sys.modules meanwhile).
+    let loaded_mtime = match existing.getattr_opt("__mtime__").raised(py)? {
+        Some(t) => match t.extract::<u64>() {
+            Ok(t) => t,
+            Err(err) => {
+                Raised::from_err(py, err).clear(py);
+                return Ok(None);
+            }
+        },
+        None => return Ok(None),
+    };
+    match mtime {
+        None => Ok(Some(Loaded::Module(existing))),
+        Some(mtime) if mtime == loaded_mtime => Ok(Some(Loaded::Module(existing))),
+        Some(_) => Ok((on_change == OnChange::Report).then_some(Loaded::Changed)),
+    }
+}
+
 /// The loaded module for `path`, loading or reloading it as needed.
 pub fn load_script<'py>(
     py: Python<'py>,
     path: &Path,
     on_change: OnChange,
 ) -> RaisedResult<Loaded<'py>> {
-    let name = module_name(path);
-    let _guard = without_gil(py, || LOAD_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
-    let modules = py
-        .import("sys")
-        .and_then(|sys| sys.getattr("modules"))
-        .raised(py)?;
-    let modules = modules
-        .cast_into::<PyDict>()
-        .map_err(|_| Raised::new::<PyOSError>(py, "sys.modules is not a dict"))?;
-    let mtime = without_gil(py, || modification_time(path)).map_err(|e| os_error(py, path, &e))?;
-    if let Some(existing) = modules.get_item(&name).raised(py)?.filter(|m| !m.is_none()) {
-        if on_change == OnChange::Keep {
-            return Ok(Loaded::Module(existing));
-        }
-        let loaded_mtime = existing
-            .getattr_opt("__mtime__")
-            .raised(py)?
-            .map(|t| t.extract::<u64>());
-        match loaded_mtime {
-            Some(Ok(t)) if t == mtime => return Ok(Loaded::Module(existing)),
-            Some(Err(err)) => Raised::from_err(py, err).clear(py),
-            _ => {}
-        }
-        if on_change == OnChange::Report {
-            return Ok(Loaded::Changed);
-        }
+    let name = cached_module_name(path);
+    let modules = sys_modules(py)?;
+    // A stat of a local file is quick: done with the GIL held, as is the
+    // common case below (module loaded and current), without the lock.
+    let stat = || modification_time(path).map_err(|e| os_error(py, path, &e));
+    let mtime = match on_change {
+        OnChange::Keep => None,
+        _ => Some(stat()?),
+    };
+    if let Some(loaded) = current(py, &modules, &name, on_change, mtime)? {
+        return Ok(loaded);
     }
+    let _guard = without_gil(py, || LOAD_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
+    // Another thread may have loaded it while this one waited.
+    if let Some(loaded) = current(py, &modules, &name, on_change, mtime)? {
+        return Ok(loaded);
+    }
+    let mtime = match mtime {
+        Some(mtime) => mtime,
+        None => stat()?,
+    };
     FIRST_LOAD.get_or_init(std::time::Instant::now);
     let source = without_gil(py, || std::fs::read(path)).map_err(|e| os_error(py, path, &e))?;
     let filename = PyString::new(py, &path.to_string_lossy());
@@ -116,7 +165,6 @@ pub fn load_script<'py>(
         .raised(py)?;
     let module = PyModule::new(py, &name).raised(py)?;
     module.setattr("__file__", &filename).raised(py)?;
-    module.setattr("__mtime__", mtime).raised(py)?;
     modules.set_item(&name, &module).raised(py)?;
     let globals: Bound<'py, PyDict> = module.dict();
     let executed = py
@@ -130,6 +178,8 @@ pub fn load_script<'py>(
         }
         return Err(Raised::from_err(py, err));
     }
+    // Marks the module as completely loaded (see `current`).
+    module.setattr("__mtime__", mtime).raised(py)?;
     LOADED_ONCE.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(Loaded::Module(module.into_any()))
 }
