@@ -86,6 +86,11 @@ def httpd_conf(root, port, implementation, mode, venv):
         f'LoadModule wsgi_module "{module}"',
         f'WSGIPythonHome "{venv}"',
         f'WSGISocketPrefix "{root}/run/wsgi"',
+        # As in Debian's apache2.conf: no .htaccess lookups.
+        "<Directory />",
+        "  AllowOverride None",
+        "  Require all denied",
+        "</Directory>",
         f'<Directory "{root}/apps">',
         "  Require all granted",
         "</Directory>",

@@ -1,6 +1,6 @@
 //! Keeping Rust values in APR pools.
 
-use std::ffi::{CString, c_void};
+use std::ffi::c_void;
 use std::os::raw::c_char;
 
 use apache_sys as ap;
@@ -37,13 +37,16 @@ pub unsafe fn attach<T>(pool: *mut ap::apr_pool_t, value: T) -> *mut T {
 /// # Safety
 /// `pool` must be a live pool.
 pub unsafe fn strdup(pool: *mut ap::apr_pool_t, text: &[u8]) -> *const c_char {
-    let text = CString::new(
-        text.iter()
-            .copied()
-            .filter(|&b| b != 0)
-            .collect::<Vec<u8>>(),
-    )
-    .unwrap_or_default();
-    // SAFETY: pool is live and text is NUL-terminated.
-    unsafe { ap::apr_pstrdup(pool, text.as_ptr()) }
+    // SAFETY: pool is live; the allocation holds the text and its NUL, and
+    // every byte written is inside it.
+    unsafe {
+        let copy = ap::apr_palloc(pool, text.len() + 1).cast::<u8>();
+        let mut length = 0;
+        for &byte in text.iter().filter(|&&b| b != 0) {
+            *copy.add(length) = byte;
+            length += 1;
+        }
+        *copy.add(length) = 0;
+        copy.cast::<c_char>().cast_const()
+    }
 }

@@ -29,9 +29,18 @@ pub unsafe fn entries<'a>(table: *const ap::apr_table_t) -> Vec<(&'a [u8], &'a [
 /// # Safety
 /// `table` must be live for `'a`.
 pub unsafe fn get<'a>(table: *const ap::apr_table_t, key: &str) -> Option<&'a [u8]> {
-    let key = CString::new(key).ok()?;
-    // SAFETY: per the contract.
-    let value = unsafe { ap::apr_table_get(table, key.as_ptr()) };
+    // Keys are short: a NUL-terminated copy on the stack, not the heap.
+    let mut buffer = [0u8; 128];
+    let heap;
+    let key_ptr = if key.len() < buffer.len() && !key.as_bytes().contains(&0) {
+        buffer[..key.len()].copy_from_slice(key.as_bytes());
+        buffer.as_ptr().cast::<std::os::raw::c_char>()
+    } else {
+        heap = CString::new(key).ok()?;
+        heap.as_ptr()
+    };
+    // SAFETY: per the contract; key_ptr is NUL-terminated and outlives the call.
+    let value = unsafe { ap::apr_table_get(table, key_ptr) };
     if value.is_null() {
         None
     } else {

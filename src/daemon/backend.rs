@@ -118,6 +118,10 @@ impl Backend for SocketBackend<'_> {
         self.send_chunks(data)
     }
 
+    fn buffers_last_body(&self, len: usize) -> bool {
+        !self.broken && len <= MAX_CHUNK
+    }
+
     fn send_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         if self.broken || data.len() > MAX_CHUNK {
             return self.send_body(data);

@@ -1,15 +1,15 @@
 //! The Apache child's side of daemon mode: hands the request to a process
 //! of the group over its socket and relays the response, pulling the
 //! request body from the client only as the application asks for it.
-//! Connections stay open between requests (a per-process pool per group);
+//! Connections stay open between requests (kept by each worker thread);
 //! one that the daemon process closed in the meantime is noticed when the
 //! request cannot be delivered on it, and the request goes out again on
 //! another.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::raw::c_int;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use apache_sys as ap;
 
@@ -26,30 +26,31 @@ use crate::wsgi::environ::CgiEnviron;
 /// stopping).
 const MAX_REJECTIONS: u32 = 20;
 
-/// Idle connections kept per group in one Apache child, at most.
-const MAX_IDLE: usize = 256;
+/// Idle connections kept per group by one Apache worker thread, at most.
+const MAX_IDLE: usize = 4;
 
-/// Open connections to daemon processes, by socket path, waiting for this
-/// child's next request to the group.
-static IDLE: Mutex<Option<HashMap<PathBuf, Vec<FrameStream>>>> = Mutex::new(None);
+thread_local! {
+    /// Open connections to daemon processes, by socket path, waiting for
+    /// this thread's next request to the group. Per thread, so that taking
+    /// and returning one needs no lock.
+    static IDLE: RefCell<HashMap<PathBuf, Vec<FrameStream>>> = RefCell::new(HashMap::new());
+}
 
 fn take_idle(socket: &Path) -> Option<FrameStream> {
-    IDLE.lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_mut()?
-        .get_mut(socket)?
-        .pop()
+    IDLE.with(|idle| idle.borrow_mut().get_mut(socket)?.pop())
 }
 
 fn put_idle(socket: &Path, stream: FrameStream) {
-    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
-    let pool = idle
-        .get_or_insert_with(HashMap::new)
-        .entry(socket.to_path_buf())
-        .or_default();
-    if pool.len() < MAX_IDLE {
-        pool.push(stream);
-    }
+    IDLE.with(|idle| {
+        let mut idle = idle.borrow_mut();
+        if let Some(pool) = idle.get_mut(socket) {
+            if pool.len() < MAX_IDLE {
+                pool.push(stream);
+            }
+            return;
+        }
+        idle.insert(socket.to_path_buf(), vec![stream]);
+    });
 }
 
 fn status(code: u32) -> c_int {

@@ -4,7 +4,7 @@
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use apache_sys as ap;
@@ -68,15 +68,17 @@ impl DaemonGroup {
     }
 }
 
-static ACTIVE: Mutex<Vec<Arc<DaemonGroup>>> = Mutex::new(Vec::new());
+/// Written by the parent at each configuration generation; Apache children
+/// and daemon processes only read it (many threads, every request).
+static ACTIVE: RwLock<Vec<Arc<DaemonGroup>>> = RwLock::new(Vec::new());
 
-fn active() -> MutexGuard<'static, Vec<Arc<DaemonGroup>>> {
-    ACTIVE.lock().unwrap_or_else(|e| e.into_inner())
+fn active() -> RwLockReadGuard<'static, Vec<Arc<DaemonGroup>>> {
+    ACTIVE.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Replaces the registry (parent, post_config).
 pub fn set_active(groups: Vec<Arc<DaemonGroup>>) {
-    *active() = groups;
+    *ACTIVE.write().unwrap_or_else(|e| e.into_inner()) = groups;
 }
 
 pub fn all() -> Vec<Arc<DaemonGroup>> {

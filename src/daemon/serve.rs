@@ -423,7 +423,10 @@ impl Server {
             self.stop(&mut state, "graceful restart reached");
         }
         drop(state);
-        self.changed.notify_all();
+        // Only the shutdown sequence waits for requests to finish.
+        if !running {
+            self.changed.notify_all();
+        }
         (served == Some(true) && running).then_some(stream)
     }
 
@@ -524,6 +527,7 @@ impl Server {
             cgi,
             facts: process::server_facts(),
             head_request,
+            script_mtime: None,
         };
         let completion = dispatch(
             &Target {

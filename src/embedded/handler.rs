@@ -289,6 +289,8 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             cgi: &cgi,
             facts: process::server_facts(),
             head_request: (*r).header_only != 0,
+            script_mtime: ((*r).finfo.valid & ap::APR_FINFO_MTIME as i32 != 0)
+                .then(|| u64::try_from((*r).finfo.mtime).unwrap_or(0)),
         };
         let completion = dispatch(
             &Target {

@@ -66,6 +66,12 @@ pub trait Backend {
         self.send_body(data)
     }
 
+    /// Whether `send_last_body` of `len` bytes only buffers (cannot block),
+    /// so that it need not release the GIL.
+    fn buffers_last_body(&self, _len: usize) -> bool {
+        false
+    }
+
     /// Sends `len` bytes of the regular file `fd` from `offset` without
     /// passing them through Python. The file position of `fd` may change.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone>;

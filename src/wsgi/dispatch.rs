@@ -48,11 +48,16 @@ pub fn dispatch(
     };
     let types = &interpreter.types;
     with_interpreter(interpreter.interpreter, |py| {
-        let app =
-            load_script(py, Path::new(script), target.on_change).and_then(|loaded| match loaded {
-                Loaded::Module(module) => module.getattr_opt(target.callable).raised(py).map(Some),
-                Loaded::Changed => Ok(None),
-            });
+        let app = load_script(
+            py,
+            Path::new(script),
+            target.on_change,
+            request.script_mtime,
+        )
+        .and_then(|loaded| match loaded {
+            Loaded::Module(module) => module.getattr_opt(target.callable).raised(py).map(Some),
+            Loaded::Changed => Ok(None),
+        });
         match app {
             Ok(None) => Completion::RestartRequired,
             Ok(Some(Some(app))) => run_application(py, types, &app, request, backend, log),

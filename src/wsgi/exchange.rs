@@ -318,13 +318,18 @@ impl Exchange {
         }
         self.commit_head()?;
         let last = self.content_length == Some(self.sent + data.len() as u64);
-        match self.blocking(py, |b| {
-            if last {
-                b.send_last_body(data)
-            } else {
-                b.send_body(data)
-            }
-        }) {
+        let sent = if last && self.backend().buffers_last_body(data.len()) {
+            self.backend().send_last_body(data)
+        } else {
+            self.blocking(py, |b| {
+                if last {
+                    b.send_last_body(data)
+                } else {
+                    b.send_body(data)
+                }
+            })
+        };
+        match sent {
             Ok(()) => {
                 self.sent += data.len() as u64;
                 self.body_started = true;

@@ -43,6 +43,9 @@ pub struct RunRequest<'a> {
     pub facts: ServerFacts,
     /// The client's method was HEAD (the server will drop any body).
     pub head_request: bool,
+    /// The script's modification time (microseconds since the epoch) if
+    /// the server already looked at the file (embedded mode: httpd did).
+    pub script_mtime: Option<u64>,
 }
 
 static TOTAL_REQUESTS: AtomicU64 = AtomicU64::new(0);

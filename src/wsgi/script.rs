@@ -50,12 +50,12 @@ fn cached_module_name(path: &Path) -> String {
     })
 }
 
-/// Modification time in nanoseconds, the reload key.
+/// Modification time in microseconds (httpd's resolution), the reload key.
 fn modification_time(path: &Path) -> std::io::Result<u64> {
     let modified = std::fs::metadata(path)?.modified()?;
     Ok(modified
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64))
+        .map_or(0, |d| d.as_micros() as u64))
 }
 
 fn os_error(py: Python<'_>, path: &Path, err: &std::io::Error) -> Raised {
@@ -133,15 +133,17 @@ pub fn load_script<'py>(
     py: Python<'py>,
     path: &Path,
     on_change: OnChange,
+    known_mtime: Option<u64>,
 ) -> RaisedResult<Loaded<'py>> {
     let name = cached_module_name(path);
     let modules = sys_modules(py)?;
     // A stat of a local file is quick: done with the GIL held, as is the
     // common case below (module loaded and current), without the lock.
     let stat = || modification_time(path).map_err(|e| os_error(py, path, &e));
-    let mtime = match on_change {
-        OnChange::Keep => None,
-        _ => Some(stat()?),
+    let mtime = match (on_change, known_mtime) {
+        (OnChange::Keep, _) => None,
+        (_, Some(known)) => Some(known),
+        (_, None) => Some(stat()?),
     };
     if let Some(loaded) = current(py, &modules, &name, on_change, mtime)? {
         return Ok(loaded);
@@ -151,7 +153,7 @@ pub fn load_script<'py>(
     if let Some(loaded) = current(py, &modules, &name, on_change, mtime)? {
         return Ok(loaded);
     }
-    let mtime = match mtime {
+    let mtime = match mtime.or(known_mtime) {
         Some(mtime) => mtime,
         None => stat()?,
     };
