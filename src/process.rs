@@ -325,7 +325,15 @@ pub fn import_script(script: &ImportScript) {
         Err(lines) => return log_lines(&lines),
     };
     with_interpreter(target.interpreter, |py| {
-        if load_script(py, Path::new(&script.path), OnChange::Reload, None).is_err() {
+        if load_script(
+            py,
+            Path::new(&script.path),
+            OnChange::Reload,
+            None,
+            &target.types.names,
+        )
+        .is_err()
+        {
             let mut lines = vec![format!(
                 "Failed to import WSGI script '{}' into application group '{}'.",
                 script.path, script.application_group

@@ -16,11 +16,14 @@ pub unsafe fn entries<'a>(table: *const ap::apr_table_t) -> Vec<(&'a [u8], &'a [
         let array = ap::wsgi_shim_table_elts(table);
         let count = (*array).nelts as usize;
         let elts = (*array).elts.cast::<ap::apr_table_entry_t>();
-        (0..count)
-            .map(|i| *elts.add(i))
-            .filter(|e| !e.key.is_null())
-            .map(|e| (c_bytes(e.key), c_bytes(e.val)))
-            .collect()
+        let mut entries = Vec::with_capacity(count);
+        for i in 0..count {
+            let entry = *elts.add(i);
+            if !entry.key.is_null() {
+                entries.push((c_bytes(entry.key), c_bytes(entry.val)));
+            }
+        }
+        entries
     }
 }
 

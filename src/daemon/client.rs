@@ -75,7 +75,7 @@ pub unsafe fn forward(
     // SAFETY: r is live.
     let head = RequestHead {
         head_request: unsafe { (*r).header_only } != 0,
-        vars: cgi.vars,
+        vars: cgi,
     };
     // SAFETY: r is live for the whole exchange.
     let mut backend = unsafe { RequestBackend::new(r) };

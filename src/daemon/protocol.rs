@@ -16,6 +16,7 @@
 //! The decoder accepts bytes in any slicing and refuses every malformed or
 //! oversized frame with a typed error; nothing here does I/O.
 
+use crate::wsgi::environ::CgiEnviron;
 use std::fmt;
 
 /// Largest request head (the environ).
@@ -50,7 +51,7 @@ pub struct RequestHead {
     /// The client asked with HEAD (the child will drop any body).
     pub head_request: bool,
     /// CGI and `mod_wsgi.*` variables, in order.
-    pub vars: Vec<(String, Vec<u8>)>,
+    pub vars: CgiEnviron,
 }
 
 /// The response head as the application gave it.
@@ -184,17 +185,11 @@ pub fn encode_chunk(out: &mut Vec<u8>, chunk: &[u8], request_body: bool) {
 /// the decoder enforces must not be encoded (the sender splits data).
 /// Encodes a `Head` frame from a borrowed head.
 pub fn encode_head(head: &RequestHead, out: &mut Vec<u8>) {
-    let length = 1
-        + 4
-        + head
-            .vars
-            .iter()
-            .map(|(k, v)| 8 + k.len() + v.len())
-            .sum::<usize>();
+    let length = 1 + 4 + 8 * head.vars.len() + head.vars.byte_len();
     frame_header(out, kind::HEAD, length);
     out.push(u8::from(head.head_request));
     out.extend_from_slice(&(head.vars.len() as u32).to_be_bytes());
-    for (k, v) in &head.vars {
+    for (k, v) in head.vars.iter() {
         put_bytes(out, k.as_bytes());
         put_bytes(out, v);
     }
@@ -329,12 +324,12 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeError> {
                 return Err(DecodeError::InvalidFlags(flags));
             }
             let count = f.count()?;
-            let mut vars = Vec::with_capacity(count);
+            let mut vars = CgiEnviron::with_capacity(count, payload.len());
             for _ in 0..count {
                 let key = f.bytes()?;
-                let key = f.text(key)?;
-                let value = f.bytes()?.to_vec();
-                vars.push((key, value));
+                let key = std::str::from_utf8(key).map_err(|_| DecodeError::NotUtf8 { kind })?;
+                let value = f.bytes()?;
+                vars.push(key, value);
             }
             Frame::Head(RequestHead {
                 head_request: flags == 1,
@@ -490,11 +485,11 @@ mod tests {
         vec![
             Frame::Head(RequestHead {
                 head_request: true,
-                vars: vec![
-                    ("REQUEST_METHOD".into(), b"GET".to_vec()),
-                    ("HTTP_X".into(), vec![0, 255, 10]),
-                    ("EMPTY".into(), Vec::new()),
-                ],
+                vars: CgiEnviron::from_pairs([
+                    ("REQUEST_METHOD", &b"GET"[..]),
+                    ("HTTP_X", &[0, 255, 10][..]),
+                    ("EMPTY", &[][..]),
+                ]),
             }),
             Frame::Read(65536),
             Frame::Body(b"abc".to_vec()),

@@ -470,7 +470,7 @@ impl Server {
             );
             id
         };
-        let cgi = CgiEnviron { vars: head.vars };
+        let cgi = head.vars;
         let usable = if let Some(limit) = self.group.options.queue_timeout
             && queued_for(&cgi) > limit
         {

@@ -147,11 +147,13 @@ pub unsafe fn build(r: *mut ap::request_rec, keys: &WsgiKeys<'_>) -> CgiEnviron 
             set("mod_wsgi.connection_id", c_str((*c).log_id).as_bytes());
         }
 
-        let vars = table::entries(env)
-            .into_iter()
-            .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.to_vec()))
-            .collect();
-        CgiEnviron { vars }
+        let entries = table::entries(env);
+        let bytes = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let mut cgi = CgiEnviron::with_capacity(entries.len(), bytes);
+        for (name, value) in entries {
+            cgi.push(&String::from_utf8_lossy(name), value);
+        }
+        cgi
     }
 }
 

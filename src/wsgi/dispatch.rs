@@ -53,6 +53,7 @@ pub fn dispatch(
             Path::new(script),
             target.on_change,
             request.script_mtime,
+            &types.names,
         )
         .and_then(|loaded| match loaded {
             Loaded::Module(module) => module.getattr_opt(target.callable).raised(py).map(Some),

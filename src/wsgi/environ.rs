@@ -7,33 +7,118 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
+use super::names::{Name, Names};
+
 /// CGI variables in the order the server produced them. Values are bytes;
-/// they reach Python as latin-1 decoded `str`, per PEP 3333.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// they reach Python as latin-1 decoded `str`, per PEP 3333. Names and
+/// values are kept back to back in one buffer: a request has dozens of
+/// them, and two allocations each were a measurable part of a request.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct CgiEnviron {
-    pub vars: Vec<(String, Vec<u8>)>,
+    data: Vec<u8>,
+    /// (name start, name end, value start, value end) in `data`.
+    entries: Vec<[u32; 4]>,
+}
+
+impl std::fmt::Debug for CgiEnviron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| (k, String::from_utf8_lossy(v))))
+            .finish()
+    }
 }
 
 impl CgiEnviron {
+    /// Room for `entries` variables holding `bytes` bytes in all.
+    pub fn with_capacity(entries: usize, bytes: usize) -> CgiEnviron {
+        CgiEnviron {
+            data: Vec::with_capacity(bytes),
+            entries: Vec::with_capacity(entries),
+        }
+    }
+
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<[u8]>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> CgiEnviron {
+        let mut env = CgiEnviron::default();
+        for (k, v) in pairs {
+            env.push(k.as_ref(), v.as_ref());
+        }
+        env
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> [u32; 2] {
+        let start = self.data.len() as u32;
+        self.data.extend_from_slice(bytes);
+        [start, self.data.len() as u32]
+    }
+
+    /// Adds a variable at the end (even if the name is already there).
+    pub fn push(&mut self, name: &str, value: &[u8]) {
+        let [name_start, name_end] = self.append(name.as_bytes());
+        let [value_start, value_end] = self.append(value);
+        self.entries
+            .push([name_start, name_end, value_start, value_end]);
+    }
+
+    fn name_of(&self, entry: &[u32; 4]) -> &str {
+        // Names are only ever added from `&str`.
+        std::str::from_utf8(&self.data[entry[0] as usize..entry[1] as usize]).unwrap_or("")
+    }
+
+    fn value_of(&self, entry: &[u32; 4]) -> &[u8] {
+        &self.data[entry[2] as usize..entry[3] as usize]
+    }
+
+    /// The variables in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries
+            .iter()
+            .map(|entry| (self.name_of(entry), self.value_of(entry)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of names and values together.
+    pub fn byte_len(&self) -> usize {
+        self.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.vars
+        self.entries
             .iter()
             .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_slice())
+            .find(|entry| self.name_of(entry) == name)
+            .map(|entry| self.value_of(entry))
     }
 
     /// Sets `name`, replacing an earlier value.
-    pub fn set(&mut self, name: &str, value: impl Into<Vec<u8>>) {
-        let value = value.into();
-        match self.vars.iter_mut().find(|(k, _)| k == name) {
-            Some(entry) => entry.1 = value,
-            None => self.vars.push((name.to_string(), value)),
+    pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) {
+        let position = self.entries.iter().position(|e| self.name_of(e) == name);
+        match position {
+            Some(index) => {
+                let [start, end] = self.append(value.as_ref());
+                self.entries[index][2] = start;
+                self.entries[index][3] = end;
+            }
+            None => self.push(name, value.as_ref()),
         }
     }
 
     pub fn remove(&mut self, name: &str) {
-        self.vars.retain(|(k, _)| k != name);
+        let names: Vec<bool> = self
+            .entries
+            .iter()
+            .map(|e| self.name_of(e) != name)
+            .collect();
+        let mut keep = names.into_iter();
+        self.entries.retain(|_| keep.next().unwrap_or(true));
     }
 
     /// `wsgi.url_scheme` from the HTTPS variable (`on` or `1`), as mod_wsgi.
@@ -99,69 +184,54 @@ pub fn build_environ<'py>(
     cgi: &CgiEnviron,
     facts: &ServerFacts,
     extras: &RequestExtras<'_, 'py>,
+    names: &Names,
 ) -> RaisedResult<Bound<'py, PyDict>> {
     let environ = PyDict::new(py);
-    for (name, value) in &cgi.vars {
-        if name == "PATH" || name == "HTTPS" {
-            continue;
+    {
+        let mut cgi_names = names.cgi_names();
+        for (name, value) in cgi.iter() {
+            if name == "PATH" || name == "HTTPS" {
+                continue;
+            }
+            let key = cgi_names.name(py, name.as_bytes())?;
+            environ.set_item(key, latin1_str(py, value)?).raised(py)?;
         }
-        let key = latin1_str(py, name.as_bytes())?;
-        environ.set_item(key, latin1_str(py, value)?).raised(py)?;
     }
-    let set = |k: &str, v: Bound<'py, PyAny>| environ.set_item(PyString::new(py, k), v).raised(py);
+    let set = |k: Name, v: Bound<'py, PyAny>| environ.set_item(names.get(py, k), v).raised(py);
+    let flag = |b: bool| pyo3::types::PyBool::new(py, b).to_owned().into_any();
+    set(Name::WsgiVersion, names.wsgi_version(py))?;
+    set(Name::WsgiMultithread, flag(facts.multithread))?;
+    set(Name::WsgiMultiprocess, flag(facts.multiprocess))?;
+    set(Name::WsgiRunOnce, flag(facts.run_once))?;
+    let scheme = if cgi.is_https() {
+        Name::Https
+    } else {
+        Name::Http
+    };
+    set(Name::WsgiUrlScheme, names.get(py, scheme).into_any())?;
+    set(Name::WsgiInput, extras.input.clone())?;
+    set(Name::WsgiErrors, extras.errors.clone())?;
+    set(Name::WsgiInputTerminated, flag(true))?;
+    set(Name::WsgiFileWrapper, extras.file_wrapper.clone())?;
     set(
-        "wsgi.version",
-        PyTuple::new(py, [1, 0]).raised(py)?.into_any(),
-    )?;
-    set(
-        "wsgi.multithread",
-        pyo3::types::PyBool::new(py, facts.multithread)
-            .to_owned()
-            .into_any(),
-    )?;
-    set(
-        "wsgi.multiprocess",
-        pyo3::types::PyBool::new(py, facts.multiprocess)
-            .to_owned()
-            .into_any(),
-    )?;
-    set(
-        "wsgi.run_once",
-        pyo3::types::PyBool::new(py, facts.run_once)
-            .to_owned()
-            .into_any(),
-    )?;
-    let scheme = if cgi.is_https() { "https" } else { "http" };
-    set("wsgi.url_scheme", PyString::new(py, scheme).into_any())?;
-    set("wsgi.input", extras.input.clone())?;
-    set("wsgi.errors", extras.errors.clone())?;
-    set(
-        "wsgi.input_terminated",
-        pyo3::types::PyBool::new(py, true).to_owned().into_any(),
-    )?;
-    set("wsgi.file_wrapper", extras.file_wrapper.clone())?;
-    set(
-        "apache.version",
+        Name::ApacheVersion,
         version_tuple(py, facts.apache_version)?.into_any(),
     )?;
+    set(Name::ModWsgiVersion, names.module_version(py))?;
     set(
-        "mod_wsgi.version",
-        version_tuple(py, module_version())?.into_any(),
-    )?;
-    set(
-        "mod_wsgi.script_start",
+        Name::ModWsgiScriptStart,
         PyString::new(py, &extras.script_start_micros.to_string()).into_any(),
     )?;
     set(
-        "mod_wsgi.total_requests",
+        Name::ModWsgiTotalRequests,
         pyo3::types::PyInt::new(py, extras.total_requests).into_any(),
     )?;
     set(
-        "mod_wsgi.thread_id",
+        Name::ModWsgiThreadId,
         pyo3::types::PyInt::new(py, extras.thread_id).into_any(),
     )?;
     set(
-        "mod_wsgi.thread_requests",
+        Name::ModWsgiThreadRequests,
         pyo3::types::PyInt::new(py, extras.thread_requests).into_any(),
     )?;
     Ok(environ)
@@ -178,7 +248,7 @@ mod tests {
         env.set("B", "2");
         env.set("A", "3");
         assert_eq!(env.get("A"), Some(&b"3"[..]));
-        assert_eq!(env.vars.len(), 2);
+        assert_eq!(env.len(), 2);
         env.remove("A");
         assert_eq!(env.get("A"), None);
     }

@@ -11,6 +11,7 @@ pub mod headers;
 pub mod input;
 pub mod interpreter;
 pub mod log;
+pub mod names;
 pub mod python_module;
 pub mod restrict;
 pub mod run;

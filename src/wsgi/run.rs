@@ -18,6 +18,7 @@ use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
 use super::log::{CurrentRequest, expire_log, new_log};
+use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
 
@@ -174,10 +175,15 @@ fn call_application(
         thread_requests,
         script_start_micros: now_micros(),
     };
-    let started = build_environ(py, request.cgi, &request.facts, &extras).and_then(|environ| {
-        let start_response = objects.responder.getattr("start_response").raised(py)?;
-        app.call1((environ, start_response)).raised(py)
-    });
+    let names = &types.names;
+    let started =
+        build_environ(py, request.cgi, &request.facts, &extras, names).and_then(|environ| {
+            let start_response = objects
+                .responder
+                .getattr(names.get(py, Name::StartResponse))
+                .raised(py)?;
+            app.call1((environ, start_response)).raised(py)
+        });
     // SAFETY: the exchange lives until run_application frees it; Python
     // code only reaches it through the objects, under the GIL we hold.
     let ex = || unsafe { &mut *exchange };

@@ -14,6 +14,8 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 use python_embed::modules::sys_modules;
+
+use super::names::{Name, Names};
 use python_embed::threads::without_gil;
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
@@ -105,13 +107,17 @@ fn current<'py>(
     name: &str,
     on_change: OnChange,
     mtime: Option<u64>,
+    names: &Names,
 ) -> RaisedResult<Option<Loaded<'py>>> {
     let Some(existing) = modules.get_item(name).raised(py)?.filter(|m| !m.is_none()) else {
         return Ok(None);
     };
     // `__mtime__` is set once the script has run to the end: without it
     // another thread is still loading it (it is in sys.modules meanwhile).
-    let loaded_mtime = match existing.getattr_opt("__mtime__").raised(py)? {
+    let loaded_mtime = match existing
+        .getattr_opt(names.get(py, Name::Mtime))
+        .raised(py)?
+    {
         Some(t) => match t.extract::<u64>() {
             Ok(t) => t,
             Err(err) => {
@@ -134,6 +140,7 @@ pub fn load_script<'py>(
     path: &Path,
     on_change: OnChange,
     known_mtime: Option<u64>,
+    names: &Names,
 ) -> RaisedResult<Loaded<'py>> {
     let name = cached_module_name(path);
     let modules = sys_modules(py)?;
@@ -145,12 +152,12 @@ pub fn load_script<'py>(
         (_, Some(known)) => Some(known),
         (_, None) => Some(stat()?),
     };
-    if let Some(loaded) = current(py, &modules, &name, on_change, mtime)? {
+    if let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
         return Ok(loaded);
     }
     let _guard = without_gil(py, || LOAD_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
     // Another thread may have loaded it while this one waited.
-    if let Some(loaded) = current(py, &modules, &name, on_change, mtime)? {
+    if let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
         return Ok(loaded);
     }
     let mtime = match mtime.or(known_mtime) {

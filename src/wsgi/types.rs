@@ -7,6 +7,7 @@ use python_embed::RaisedResult;
 use super::file_wrapper::create_file_wrapper_type;
 use super::input::create_input_type;
 use super::log::create_log_type;
+use super::names::Names;
 use super::restrict::{create_restricted_type, create_signal_intercept_type};
 use super::start_response::create_responder_type;
 
@@ -19,6 +20,7 @@ pub struct WsgiTypes {
     file_wrapper: *mut pyo3::ffi::PyObject,
     restricted: *mut pyo3::ffi::PyObject,
     signal_intercept: *mut pyo3::ffi::PyObject,
+    pub names: Names,
 }
 
 // SAFETY: the pointers are only dereferenced by threads attached to the
@@ -36,6 +38,7 @@ impl WsgiTypes {
             file_wrapper: create_file_wrapper_type(py)?.into_ptr(),
             restricted: create_restricted_type(py)?.into_ptr(),
             signal_intercept: create_signal_intercept_type(py)?.into_ptr(),
+            names: Names::create(py)?,
         })
     }
 
