@@ -89,7 +89,6 @@ def httpd_conf(root, port, implementation, mode, venv):
         # As in Debian's apache2.conf: no .htaccess lookups.
         "<Directory />",
         "  AllowOverride None",
-        "  Require all denied",
         "</Directory>",
         f'<Directory "{root}/apps">',
         "  Require all granted",
@@ -240,6 +239,8 @@ def wrk(server, workload, duration, threads, connections):
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
     errors = 0
+    detail = "; ".join(line.strip() for line in output.splitlines()
+                       if "Non-2xx" in line or "Socket errors" in line)
     match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     if match:
         errors += int(match.group(1))
@@ -251,6 +252,7 @@ def wrk(server, workload, duration, threads, connections):
         "p50": to_ms(latency["50"]),
         "p99": to_ms(latency["99"]),
         "errors": errors,
+        "error_detail": detail,
     }
 
 
@@ -463,7 +465,8 @@ def main():
                           f"p50 {result['p50']:7.2f} ms  p99 {result['p99']:7.2f} ms  "
                           f"RSS children {result['rss_children'] / 1024:6.1f} MiB  "
                           f"daemons {result['rss_daemons'] / 1024:6.1f} MiB"
-                          + (f"  ERRORS {result['errors']}" if result["errors"] else ""),
+                          + (f"  ERRORS {result['errors']} ({result['error_detail']})"
+                             if result["errors"] else ""),
                           flush=True)
     text = report(results, args, started)
     Path(args.output).write_text(text)

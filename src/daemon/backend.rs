@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::protocol::{Frame, MAX_CHUNK, ResponseHead as WireHead};
+use super::protocol::{Frame, ResponseHead as WireHead, TRANSFER_CHUNK};
 use super::socket::FrameStream;
 use crate::apache::log;
 use crate::wsgi::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
@@ -59,7 +59,7 @@ impl<'a> SocketBackend<'a> {
     }
 
     fn send_chunks(&mut self, data: &[u8]) -> Result<(), ClientGone> {
-        for chunk in data.chunks(MAX_CHUNK) {
+        for chunk in data.chunks(TRANSFER_CHUNK) {
             if let Err(e) = self.stream.write_chunk(chunk, false) {
                 self.broken = true;
                 return Err(ClientGone(format!("connection to the Apache child: {e}")));
@@ -72,7 +72,7 @@ impl<'a> SocketBackend<'a> {
 
 impl Backend for SocketBackend<'_> {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let wanted = buf.len().min(MAX_CHUNK);
+        let wanted = buf.len().min(TRANSFER_CHUNK);
         if wanted == 0 {
             return Ok(0);
         }
@@ -119,11 +119,11 @@ impl Backend for SocketBackend<'_> {
     }
 
     fn buffers_last_body(&self, len: usize) -> bool {
-        !self.broken && len <= MAX_CHUNK
+        !self.broken && len <= TRANSFER_CHUNK
     }
 
     fn send_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
-        if self.broken || data.len() > MAX_CHUNK {
+        if self.broken || data.len() > TRANSFER_CHUNK {
             return self.send_body(data);
         }
         // Sent with the `End` that follows, in one write.

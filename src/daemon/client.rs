@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use apache_sys as ap;
 
 use super::groups::DaemonGroup;
-use super::protocol::{Frame, MAX_CHUNK, RequestHead};
+use super::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
 use super::socket::{ConnectError, FrameStream, StreamError, connect};
 use crate::apache::log;
 use crate::embedded::backend::RequestBackend;
@@ -40,7 +40,8 @@ fn take_idle(socket: &Path) -> Option<FrameStream> {
     IDLE.with(|idle| idle.borrow_mut().get_mut(socket)?.pop())
 }
 
-fn put_idle(socket: &Path, stream: FrameStream) {
+fn put_idle(socket: &Path, mut stream: FrameStream) {
+    stream.release_buffers();
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
         if let Some(pool) = idle.get_mut(socket) {
@@ -238,7 +239,7 @@ fn relay(
         received = true;
         match frame {
             Frame::Read(wanted) => {
-                let wanted = (wanted as usize).clamp(1, MAX_CHUNK);
+                let wanted = (wanted as usize).clamp(1, TRANSFER_CHUNK);
                 body_buffer.resize(wanted, 0);
                 let sent = match backend.read_body(&mut body_buffer) {
                     Ok(n) => stream.write_chunk(&body_buffer[..n], true),

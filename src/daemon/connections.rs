@@ -117,7 +117,8 @@ impl Connections {
     /// Parks a connection until its next request; `first` is whether it was
     /// never parked before. Returns false (and closes it) when too many are
     /// parked.
-    pub fn park(&self, stream: FrameStream, first: bool) -> bool {
+    pub fn park(&self, mut stream: FrameStream, first: bool) -> bool {
+        stream.release_buffers();
         let fd = stream.stream().as_raw_fd();
         {
             let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());

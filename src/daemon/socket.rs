@@ -203,11 +203,13 @@ impl From<io::Error> for StreamError {
     }
 }
 
+/// How much a read asks for at least.
+const GREEDY_READ: usize = 16 << 10;
+
 /// A connection speaking the protocol.
 pub struct FrameStream {
     stream: UnixStream,
     decoder: Decoder,
-    read_buffer: Vec<u8>,
     write_buffer: Vec<u8>,
 }
 
@@ -218,7 +220,6 @@ impl FrameStream {
         Ok(FrameStream {
             stream,
             decoder: Decoder::new(),
-            read_buffer: vec![0; 64 << 10],
             write_buffer: Vec::with_capacity(4096),
         })
     }
@@ -238,7 +239,7 @@ impl FrameStream {
     }
 
     /// Reads the next frame, waiting up to the socket timeout for bytes.
-    /// Reads take whatever is there (up to the buffer), so frames sent
+    /// Reads take whatever is there (at least 16 KiB), so frames sent
     /// together arrive with one system call; a peer never sends ahead of
     /// what the protocol asks for, so nothing of a later exchange is read.
     pub fn read_frame(&mut self) -> Result<Frame, StreamError> {
@@ -246,13 +247,19 @@ impl FrameStream {
             if let Some(frame) = self.decoder.next_frame().map_err(StreamError::Protocol)? {
                 return Ok(frame);
             }
-            let n = match self.stream.read(&mut self.read_buffer) {
+            // The rest of the frame being received, or a little more so
+            // that small frames sent together come in one read.
+            let offered = self.decoder.wanted().max(GREEDY_READ);
+            let space = self.decoder.space(offered);
+            let result = self.stream.read(space);
+            let used = *result.as_ref().unwrap_or(&0);
+            self.decoder.filled(offered, used);
+            match result {
                 Ok(0) => return Err(StreamError::Closed),
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
-            };
-            self.decoder.feed(&self.read_buffer[..n]);
+            }
         }
     }
 
@@ -260,6 +267,15 @@ impl FrameStream {
     pub fn write_head(&mut self, head: &RequestHead) -> Result<(), StreamError> {
         encode_head(head, &mut self.write_buffer);
         self.flush()
+    }
+
+    /// Frees buffers a connection grew for large frames, while it waits
+    /// for its next request.
+    pub fn release_buffers(&mut self) {
+        self.decoder.release_if_idle();
+        if self.write_buffer.capacity() > 16 << 10 {
+            self.write_buffer = Vec::new();
+        }
     }
 
     /// Adds a frame to what the next write sends.
