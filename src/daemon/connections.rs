@@ -114,6 +114,13 @@ impl Connections {
         Some(unsafe { UnixStream::from_raw_fd(fd) })
     }
 
+    /// Leaves a waiting connection on the listener to the group's other
+    /// processes: watches the listener again after a moment.
+    pub fn decline(&self) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let _ = self.control(libc::EPOLL_CTL_MOD, self.listener, LISTENER);
+    }
+
     /// Parks a connection until its next request; `first` is whether it was
     /// never parked before. Returns false (and closes it) when too many are
     /// parked.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use apache_sys as ap;
 
+use super::load::GroupLoad;
 use super::options::DaemonOptions;
 use super::privileges::Identity;
 
@@ -46,6 +47,8 @@ pub struct DaemonGroup {
     /// script-user= / script-group=: the owner or group a script must have
     /// to run in this group.
     pub script_owner: Option<ScriptOwner>,
+    /// Requests running in each process (shared by the group's processes).
+    pub load: Option<GroupLoad>,
 }
 
 /// Who must own the scripts a group runs.

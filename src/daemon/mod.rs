@@ -6,6 +6,7 @@ pub mod backend;
 pub mod client;
 pub mod connections;
 pub mod groups;
+pub mod load;
 pub mod options;
 pub mod privileges;
 pub mod protocol;

@@ -26,6 +26,7 @@ use crate::wsgi::python_module::ProcessFacts;
 /// `main_server` is the main server of the configuration.
 pub unsafe fn daemon_main(
     group: Arc<DaemonGroup>,
+    number: usize,
     main_server: *mut ap::server_rec,
     delay: Duration,
 ) -> ! {
@@ -37,7 +38,7 @@ pub unsafe fn daemon_main(
         std::thread::sleep(delay);
     }
     // SAFETY: main_server is the live main server.
-    let code = match unsafe { setup_and_serve(&group, main_server) } {
+    let code = match unsafe { setup_and_serve(&group, number, main_server) } {
         Ok(()) => 0,
         Err(reason) => {
             log::server(
@@ -117,6 +118,7 @@ fn kernel_argument_area() -> Option<(usize, usize)> {
 
 unsafe fn setup_and_serve(
     group: &Arc<DaemonGroup>,
+    number: usize,
     main_server: *mut ap::server_rec,
 ) -> Result<(), String> {
     let options = &group.options;
@@ -235,7 +237,7 @@ unsafe fn setup_and_serve(
         // SAFETY: reading mod_unixd's configuration.
         None => unsafe { ap::ap_unixd_config.user_id },
     };
-    let server = Server::new(group.clone(), apache_uid);
+    let server = Server::new(group.clone(), apache_uid, number);
     let clean = server.run();
     if clean {
         process::finalize_bounded(options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);

@@ -127,6 +127,8 @@ static WAKE_READ: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::n
 
 pub struct Server {
     group: Arc<DaemonGroup>,
+    /// This process's place in the group (its slot in the shared load).
+    number: usize,
     /// Apache's user: the only non-root peer allowed to connect.
     apache_uid: u32,
     started: Instant,
@@ -143,9 +145,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(group: Arc<DaemonGroup>, apache_uid: u32) -> Arc<Server> {
+    pub fn new(group: Arc<DaemonGroup>, apache_uid: u32, number: usize) -> Arc<Server> {
+        if let Some(load) = &group.load {
+            load.reset(number);
+        }
         Arc::new(Server {
             group,
+            number,
             apache_uid,
             started: Instant::now(),
             state: Mutex::new(State {
@@ -363,6 +369,10 @@ impl Server {
             }
             let (stream, first) = match connections.wait(100) {
                 Ready::Nothing => continue,
+                Ready::Listener if self.busier_than_siblings() => {
+                    connections.decline();
+                    continue;
+                }
                 Ready::Listener => match connections.accept() {
                     Some(connection) => match self.admit(connection) {
                         Some(stream) => (stream, true),
@@ -378,6 +388,16 @@ impl Server {
                 // Too many parked: closed; the child connects again.
             }
         }
+    }
+
+    /// Whether this process runs clearly more requests than the least busy
+    /// process of its group.
+    fn busier_than_siblings(&self) -> bool {
+        let margin = (self.group.options.threads / 4).max(2);
+        self.group
+            .load
+            .as_ref()
+            .is_some_and(|load| load.busier_than_siblings(self.number, margin))
     }
 
     /// Checks a new connection's peer and sets it up; None closes it.
@@ -411,7 +431,13 @@ impl Server {
             }
             state.in_flight += 1;
         }
+        if let Some(load) = &self.group.load {
+            load.enter(self.number);
+        }
         let served = self.serve_request(&mut stream);
+        if let Some(load) = &self.group.load {
+            load.leave(self.number);
+        }
         self.activity.touch();
         let mut state = self.state();
         state.in_flight = state.in_flight.saturating_sub(1);
@@ -427,7 +453,9 @@ impl Server {
         if !running {
             self.changed.notify_all();
         }
-        (served == Some(true) && running).then_some(stream)
+        // A process clearly busier than a sibling lets the connection go:
+        // the child's next request connects anew, to a less busy process.
+        (served == Some(true) && running && !self.busier_than_siblings()).then_some(stream)
     }
 
     /// One request: None if there was none (the child closed the

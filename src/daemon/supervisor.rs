@@ -11,6 +11,7 @@ use apache_sys as ap;
 
 use super::accounts;
 use super::groups::{self, DaemonGroup, ScriptOwner, ServerRef};
+use super::load::GroupLoad;
 use super::privileges::Identity;
 use super::socket::create_listener;
 use crate::apache::{c_str, log, pool};
@@ -218,7 +219,9 @@ pub unsafe fn start(
             .home
             .clone()
             .unwrap_or_else(|| PathBuf::from(user_home));
+        let load = GroupLoad::new(options.processes as usize);
         active.push(Arc::new(DaemonGroup {
+            load,
             options,
             index,
             server: ServerRef(server),
@@ -284,7 +287,9 @@ unsafe fn spawn(slot: *mut Slot, delay: Duration) {
     let status = unsafe { ap::apr_proc_fork(&mut slot.process, slot.pool) };
     if status == ap::APR_INCHILD as i32 {
         // SAFETY: in the new child, which becomes the daemon process.
-        unsafe { super::run::daemon_main(slot.group.clone(), slot.main_server, delay) };
+        unsafe {
+            super::run::daemon_main(slot.group.clone(), slot.number, slot.main_server, delay)
+        };
     }
     if status != ap::APR_INPARENT as i32 {
         log::server(
@@ -444,6 +449,12 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
         unsafe {
             libc::kill(*pid, libc::SIGKILL);
             libc::waitpid(*pid, std::ptr::null_mut(), 0);
+        }
+    }
+    for group in groups::all() {
+        if let Some(load) = &group.load {
+            // SAFETY: every process of the group is gone.
+            unsafe { load.unmap() };
         }
     }
     for group in groups::all() {
