@@ -393,7 +393,7 @@ impl Server {
     /// Whether this process runs clearly more requests than the least busy
     /// process of its group.
     fn busier_than_siblings(&self) -> bool {
-        let margin = (self.group.options.threads / 4).max(2);
+        let margin = (self.group.options.threads / 3).max(3);
         self.group
             .load
             .as_ref()
