@@ -597,6 +597,30 @@ fn killed_daemon_is_replaced() {
     assert_eq!(started_pids(&apache, "wsgi-test").last(), Some(&new));
 }
 
+/// An Apache child keeps its connection to a daemon process between
+/// requests. When that process has died meanwhile, the next request goes
+/// to its replacement without an error.
+#[test]
+fn a_request_after_the_daemon_died_is_served_by_the_replacement() {
+    let apache = info_site(Mpm::Prefork)
+        .daemon_option("processes=1")
+        .with(|b| {
+            b.mpm_conf(
+                "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n\
+                 ServerLimit 1\nMaxRequestWorkers 1\n",
+            )
+        })
+        .start();
+    let old = pid_of(&info(&apache, "/info"));
+    // The one Apache child now holds a connection to `old`.
+    assert_eq!(pid_of(&info(&apache, "/info")), old);
+    kill(old, libc::SIGKILL);
+    assert!(wait_until(Duration::from_secs(5), || !alive(old)));
+    let response = apache.get("/info");
+    assert_eq!(response.status, 200, "{response:?}\n{}", apache.error_log());
+    assert_ne!(pid_of(&json_of(&apache, &response)), old);
+}
+
 /// The generation field of a socket name `wsgi.<parent>.<generation>.<index>.sock`.
 fn socket_generation(name: &str) -> u64 {
     name.split('.')
