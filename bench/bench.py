@@ -238,6 +238,10 @@ def wrk(server, workload, duration, threads, connections):
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    if "50" not in latency or "99" not in latency:
+        # wrk prints no distribution when no request completed.
+        raise RuntimeError(f"wrk reported no latencies for {workload}:\n{output}\n"
+                           f"--- error_log ---\n{server.error_log()[-3000:]}")
     errors = 0
     detail = "; ".join(line.strip() for line in output.splitlines()
                        if "Non-2xx" in line or "Socket errors" in line)
@@ -458,7 +462,12 @@ def main():
             for mode in args.modes:
                 for impl in order:
                     done += 1
-                    result = measure(impl, mode, workload, args.venv, args)
+                    try:
+                        result = measure(impl, mode, workload, args.venv, args)
+                    except RuntimeError as error:
+                        # Reported, then measured again once on a fresh server.
+                        print(f"measurement failed, repeating it: {error}", flush=True)
+                        result = measure(impl, mode, workload, args.venv, args)
                     results.setdefault((impl, mode, workload), []).append(result)
                     print(f"[{done}/{total}] round {round_number + 1} {workload:6} {mode:8} "
                           f"{MODULE_NAMES[impl]:14} {result['rps']:9.0f} req/s  "
