@@ -181,6 +181,16 @@ enum Relay {
     Unread,
 }
 
+/// Ends a response that broke after it started: Apache's broken-response
+/// path, and the connection is not kept.
+fn cut_off(backend: &mut RequestBackend) -> Relay {
+    backend.cut_response();
+    Relay::Done {
+        code: ap::OK as c_int,
+        reusable: false,
+    }
+}
+
 fn relay(
     stream: &mut FrameStream,
     backend: &mut RequestBackend,
@@ -210,11 +220,7 @@ fn relay(
                         "Response from WSGI daemon process '{}' broke off: {failure}",
                         group.name()
                     ));
-                    backend.cut_response();
-                    return Relay::Done {
-                        code: ok,
-                        reusable: false,
-                    };
+                    return cut_off(backend);
                 }
                 if matches!(failure, StreamError::Timeout) {
                     error(format!(
@@ -310,13 +316,7 @@ fn relay(
                     reusable: true,
                 };
             }
-            Frame::Cut => {
-                backend.cut_response();
-                return Relay::Done {
-                    code: ok,
-                    reusable: false,
-                };
-            }
+            Frame::Cut => return cut_off(backend),
             Frame::Fail {
                 status: code,
                 message,
@@ -325,11 +325,7 @@ fn relay(
                     error(message);
                 }
                 if sent_body {
-                    backend.cut_response();
-                    return Relay::Done {
-                        code: ok,
-                        reusable: false,
-                    };
+                    return cut_off(backend);
                 }
                 return Relay::Done {
                     code: c_int::from(code),
@@ -343,11 +339,7 @@ fn relay(
                     group.name()
                 ));
                 if sent_body {
-                    backend.cut_response();
-                    return Relay::Done {
-                        code: ok,
-                        reusable: false,
-                    };
+                    return cut_off(backend);
                 }
                 return Relay::Done {
                     code: status(ap::HTTP_INTERNAL_SERVER_ERROR),

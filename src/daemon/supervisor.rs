@@ -396,19 +396,24 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
                     unsafe { libc::kill(pid, libc::SIGTERM) };
                 }
                 Some(asked) if asked.elapsed() >= STOP_WAIT => {
-                    // SAFETY: ending and reaping our own daemon that did not
-                    // stop in time; unregistering our own registration.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, std::ptr::null_mut(), 0);
-                        ap::apr_proc_other_child_unregister(data);
-                    }
+                    kill_and_reap(pid);
+                    // SAFETY: unregistering our own registration.
+                    unsafe { ap::apr_proc_other_child_unregister(data) };
                     slot.alive = false;
                 }
                 Some(_) => {}
             }
         }
         _ => {}
+    }
+}
+
+/// Ends one of our daemon processes that did not stop in time.
+fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: signalling and reaping our own child process.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
     }
 }
 
@@ -445,11 +450,7 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
         std::thread::sleep(Duration::from_millis(20));
     }
     for (pid, _) in &remaining {
-        // SAFETY: ending our own daemon processes that did not stop in time.
-        unsafe {
-            libc::kill(*pid, libc::SIGKILL);
-            libc::waitpid(*pid, std::ptr::null_mut(), 0);
-        }
+        kill_and_reap(*pid);
     }
     for group in groups::all() {
         if let Some(load) = &group.load {

@@ -28,6 +28,11 @@ impl std::fmt::Debug for CgiEnviron {
     }
 }
 
+/// The name of `entry` in `data`. Names are only ever added from `&str`.
+fn entry_name<'a>(data: &'a [u8], entry: &[u32; 4]) -> &'a str {
+    std::str::from_utf8(&data[entry[0] as usize..entry[1] as usize]).unwrap_or("")
+}
+
 impl CgiEnviron {
     /// Room for `entries` variables holding `bytes` bytes in all.
     pub fn with_capacity(entries: usize, bytes: usize) -> CgiEnviron {
@@ -62,8 +67,7 @@ impl CgiEnviron {
     }
 
     fn name_of(&self, entry: &[u32; 4]) -> &str {
-        // Names are only ever added from `&str`.
-        std::str::from_utf8(&self.data[entry[0] as usize..entry[1] as usize]).unwrap_or("")
+        entry_name(&self.data, entry)
     }
 
     fn value_of(&self, entry: &[u32; 4]) -> &[u8] {
@@ -112,13 +116,8 @@ impl CgiEnviron {
     }
 
     pub fn remove(&mut self, name: &str) {
-        let names: Vec<bool> = self
-            .entries
-            .iter()
-            .map(|e| self.name_of(e) != name)
-            .collect();
-        let mut keep = names.into_iter();
-        self.entries.retain(|_| keep.next().unwrap_or(true));
+        let data = &self.data;
+        self.entries.retain(|entry| entry_name(data, entry) != name);
     }
 
     /// `wsgi.url_scheme` from the HTTPS variable (`on` or `1`), as mod_wsgi.
