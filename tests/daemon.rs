@@ -166,17 +166,6 @@ fn gid_of(group: &str) -> u32 {
     unsafe { (*entry).gr_gid }
 }
 
-/// Peak resident set size of a process, in KiB.
-fn peak_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|err| panic!("cannot read /proc/{pid}/status: {err}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
-}
-
 fn kill(pid: i32, signal: libc::c_int) {
     // SAFETY: kill(2) has no memory-safety preconditions.
     let rc = unsafe { libc::kill(pid, signal) };
@@ -1120,22 +1109,7 @@ fn one_gib_download_streams_with_bounded_memory() {
         head.contains(&format!("Content-Length: {GIB}\r\n")),
         "{head}"
     );
-    let mut buf = vec![0u8; 256 * 1024];
-    let expected: Vec<u8> = (0..=255u8).cycle().take(buf.len() + 256).collect();
-    let mut received = 0usize;
-    loop {
-        let n = stream.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        let phase = received % 256;
-        assert!(
-            buf[..n] == expected[phase..phase + n],
-            "wrong bytes at offset {received}"
-        );
-        received += n;
-    }
-    assert_eq!(received, GIB);
+    assert_eq!(read_byte_pattern(&mut stream), GIB);
     assert_bounded("daemon process", daemon, daemon_before);
     assert_bounded("Apache child", child, child_before);
 }

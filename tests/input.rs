@@ -447,17 +447,6 @@ fn input_expires_after_request(mpm: Mpm, mode: Mode) {
     assert_eq!(second["current"], json!("second body"));
 }
 
-/// Peak resident set size of a process, in KiB.
-fn peak_rss_kib(pid: i64) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|err| panic!("cannot read /proc/{pid}/status: {err}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
-}
-
 /// Where the upload streams its bytes: the socket and `sha256sum`.
 struct Upload {
     hasher: std::process::Child,

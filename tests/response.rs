@@ -604,39 +604,12 @@ fn large_response_memory_is_bounded(mpm: Mpm, mode: Mode) {
         head.contains(&format!("Content-Length: {total}\r\n")),
         "{head}"
     );
-    let mut received = 0usize;
-    let mut buf = vec![0u8; 256 * 1024];
-    // The body repeats 0..=255; `expected[k..]` starts at any phase k.
-    let expected: Vec<u8> = (0..=255u8).cycle().take(buf.len() + 256).collect();
-    loop {
-        let n = stream.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        let phase = received % 256;
-        assert!(
-            buf[..n] == expected[phase..phase + n],
-            "wrong bytes in the {n} bytes at offset {received}"
-        );
-        received += n;
-    }
-    assert_eq!(received, total);
+    assert_eq!(read_byte_pattern(&mut stream), total);
     let after = peak_rss_kib(pid);
     assert!(
         after.saturating_sub(before) <= ALLOWED_GROWTH_KIB,
         "peak RSS of child {pid} grew from {before} KiB to {after} KiB for a {total}-byte response"
     );
-}
-
-/// Peak resident set size of a process, in KiB.
-fn peak_rss_kib(pid: i64) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_else(|err| panic!("cannot read /proc/{pid}/status: {err}"));
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
 }
 
 wsgi_tests!(

@@ -420,6 +420,28 @@ pub fn keepalive_request(
     read_response(stream, method.eq_ignore_ascii_case("HEAD"))
 }
 
+/// Reads `stream` to its end, checking that the bytes repeat 0..=255 from
+/// the first one on; returns how many there were. Memory stays bounded
+/// whatever the length.
+pub fn read_byte_pattern(stream: &mut impl std::io::Read) -> usize {
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 256 * 1024];
+    // `expected[k..]` starts the pattern at any phase k.
+    let expected: Vec<u8> = (0..=255u8).cycle().take(buf.len() + 256).collect();
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            return received;
+        }
+        let phase = received % 256;
+        assert!(
+            buf[..n] == expected[phase..phase + n],
+            "wrong bytes in the {n} bytes at offset {received}"
+        );
+        received += n;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,12 +9,15 @@
 
 pub mod apache;
 pub mod http;
+pub mod process;
 pub mod venv;
 pub mod wsgi;
 
 pub use apache::{Apache, Mpm, ServerBuilder, StartError, assert_refused, module_path};
 pub use http::{
-    Response, chunked, keepalive_request, read_raw_head, read_response, try_read_response,
+    Response, chunked, keepalive_request, read_byte_pattern, read_raw_head, read_response,
+    try_read_response,
 };
+pub use process::peak_rss_kib;
 pub use venv::{site_packages, test_venv};
 pub use wsgi::{DAEMON_GROUP, DAEMON_PROCESSES, DAEMON_THREADS, Mode, SiteBuilder, apps_dir};

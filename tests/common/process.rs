@@ -1,0 +1,13 @@
+//! Facts about processes the tests start, from `/proc`.
+
+/// Peak resident set size (`VmHWM`) of a process, in KiB.
+pub fn peak_rss_kib(pid: impl Into<i64>) -> u64 {
+    let pid = pid.into();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("cannot read /proc/{pid}/status: {err}"));
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
