@@ -78,9 +78,14 @@ impl RequestBackend {
     /// one pass through the output filters. Nothing may be sent after it.
     pub fn send_final_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         let bb = self.output_brigade();
+        // The flush puts the response on the wire before the request is
+        // finalised: left to the end-of-request bucket, small responses
+        // waited for the MPM's write completion, after httpd had already
+        // looked for a pipelined next request, which sent every keep-alive
+        // connection back through the event MPM's listener.
         // SAFETY: as in send_body; the end-of-stream bucket ends the response.
         unsafe {
-            ap::wsgi_shim_brigade_append_transient(bb, data.as_ptr().cast(), data.len(), 0);
+            ap::wsgi_shim_brigade_append_transient(bb, data.as_ptr().cast(), data.len(), 1);
             ap::wsgi_shim_brigade_append_eos(bb);
         }
         self.pass_output()
