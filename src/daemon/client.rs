@@ -76,6 +76,8 @@ pub unsafe fn forward(
     // SAFETY: r is live.
     let head = RequestHead {
         head_request: unsafe { (*r).header_only } != 0,
+        // SAFETY: r is live.
+        script_mtime: unsafe { crate::embedded::handler::script_mtime(r) },
         vars: cgi,
     };
     // SAFETY: r is live for the whole exchange.

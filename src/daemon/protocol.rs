@@ -55,8 +55,17 @@ mod kind {
 pub struct RequestHead {
     /// The client asked with HEAD (the child will drop any body).
     pub head_request: bool,
+    /// The script's modification time (µs) from the child's own stat of
+    /// it, so the daemon need not stat it again.
+    pub script_mtime: Option<u64>,
     /// CGI and `mod_wsgi.*` variables, in order.
     pub vars: CgiEnviron,
+}
+
+/// Bits of a `Head` frame's flags byte.
+mod head_flags {
+    pub const HEAD_REQUEST: u8 = 1;
+    pub const SCRIPT_MTIME: u8 = 2;
 }
 
 /// The response head as the application gave it.
@@ -190,9 +199,20 @@ pub fn encode_chunk(out: &mut Vec<u8>, chunk: &[u8], request_body: bool) {
 /// the decoder enforces must not be encoded (the sender splits data).
 /// Encodes a `Head` frame from a borrowed head.
 pub fn encode_head(head: &RequestHead, out: &mut Vec<u8>) {
-    let length = 1 + 4 + 8 * head.vars.len() + head.vars.byte_len();
+    let mtime_length = if head.script_mtime.is_some() { 8 } else { 0 };
+    let length = 1 + mtime_length + 4 + 8 * head.vars.len() + head.vars.byte_len();
     frame_header(out, kind::HEAD, length);
-    out.push(u8::from(head.head_request));
+    let mut flags = 0;
+    if head.head_request {
+        flags |= head_flags::HEAD_REQUEST;
+    }
+    if head.script_mtime.is_some() {
+        flags |= head_flags::SCRIPT_MTIME;
+    }
+    out.push(flags);
+    if let Some(mtime) = head.script_mtime {
+        out.extend_from_slice(&mtime.to_be_bytes());
+    }
     out.extend_from_slice(&(head.vars.len() as u32).to_be_bytes());
     for (k, v) in head.vars.iter() {
         put_bytes(out, k.as_bytes());
@@ -275,6 +295,13 @@ impl<'a> Fields<'a> {
         Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        let b = self.take(8)?;
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(b);
+        Ok(u64::from_be_bytes(bytes))
+    }
+
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         self.take(n)
@@ -325,9 +352,14 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeError> {
     let frame = match kind {
         kind::HEAD => {
             let flags = f.u8()?;
-            if flags > 1 {
+            if flags & !(head_flags::HEAD_REQUEST | head_flags::SCRIPT_MTIME) != 0 {
                 return Err(DecodeError::InvalidFlags(flags));
             }
+            let script_mtime = if flags & head_flags::SCRIPT_MTIME != 0 {
+                Some(f.u64()?)
+            } else {
+                None
+            };
             let count = f.count()?;
             let mut vars = CgiEnviron::with_capacity(count, payload.len());
             for _ in 0..count {
@@ -337,7 +369,8 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeError> {
                 vars.push(key, value);
             }
             Frame::Head(RequestHead {
-                head_request: flags == 1,
+                head_request: flags & head_flags::HEAD_REQUEST != 0,
+                script_mtime,
                 vars,
             })
         }
@@ -384,8 +417,11 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeError> {
 /// Incremental decoder: feed bytes as they arrive, take frames out.
 #[derive(Debug, Default)]
 pub struct Decoder {
+    /// Received bytes are `buffer[start..end]`. Past `end` the buffer keeps
+    /// its initialised room, so reads into it need no zeroing each time.
     buffer: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl Decoder {
@@ -394,52 +430,59 @@ impl Decoder {
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
-        if self.start > 0 && self.start == self.buffer.len() {
-            self.buffer.clear();
-            self.start = 0;
-        }
-        self.buffer.extend_from_slice(bytes);
+        self.space(bytes.len()).copy_from_slice(bytes);
+        self.end += bytes.len();
     }
 
-    /// Room for `n` more bytes at the end of the buffer (zeroed), for the
-    /// caller to read into; then [`Decoder::filled`] says how many it got.
-    /// Saves copying received bytes through a second buffer.
-    pub fn space(&mut self, n: usize) -> &mut [u8] {
-        if self.start == self.buffer.len() {
-            self.buffer.clear();
+    /// Moves the pending bytes to the front of the buffer when nothing is
+    /// pending or when they sit beyond `threshold` and in its second half.
+    fn compact(&mut self, threshold: usize) {
+        if self.start == self.end {
             self.start = 0;
-        } else if self.start > 0 && self.start >= self.buffer.len() / 2 {
-            self.buffer.drain(..self.start);
+            self.end = 0;
+        } else if self.start > threshold && self.start * 2 >= self.end {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
-        let end = self.buffer.len();
-        self.buffer.resize(end + n, 0);
-        &mut self.buffer[end..]
+    }
+
+    /// Room for `n` more bytes after the pending ones, for the caller to
+    /// read into; then [`Decoder::filled`] says how many it got. Saves
+    /// copying received bytes through a second buffer.
+    pub fn space(&mut self, n: usize) -> &mut [u8] {
+        self.compact(0);
+        if self.buffer.len() < self.end + n {
+            self.buffer.resize(self.end + n, 0);
+        }
+        &mut self.buffer[self.end..self.end + n]
     }
 
     /// Keeps `used` of the bytes offered by the last [`Decoder::space`].
     pub fn filled(&mut self, offered: usize, used: usize) {
-        let end = self.buffer.len() - offered + used.min(offered);
-        self.buffer.truncate(end);
+        self.end += used.min(offered);
     }
 
     /// Frees the buffer if nothing is pending and it grew large (a
     /// connection waiting for its next request should hold little).
     pub fn release_if_idle(&mut self) {
         if self.pending() == 0 && self.buffer.capacity() > 16 << 10 {
-            self.buffer = Vec::new();
-            self.start = 0;
+            *self = Decoder::default();
         }
     }
 
     /// Bytes received but not yet decoded.
     pub fn pending(&self) -> usize {
-        self.buffer.len() - self.start
+        self.end - self.start
+    }
+
+    fn available(&self) -> &[u8] {
+        &self.buffer[self.start..self.end]
     }
 
     /// Whether a whole frame (valid or not) is buffered.
     pub fn has_frame(&self) -> bool {
-        let available = &self.buffer[self.start..];
+        let available = self.available();
         if available.len() < FRAME_HEADER {
             return false;
         }
@@ -451,7 +494,7 @@ impl Decoder {
     /// The next complete frame, `Ok(None)` if more bytes are needed. After
     /// an error the stream is unusable.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
-        let available = &self.buffer[self.start..];
+        let available = self.available();
         if available.is_empty() {
             return Ok(None);
         }
@@ -470,20 +513,14 @@ impl Decoder {
         }
         let frame = decode_payload(kind, &available[FRAME_HEADER..FRAME_HEADER + length])?;
         self.start += FRAME_HEADER + length;
-        if self.start == self.buffer.len() {
-            self.buffer.clear();
-            self.start = 0;
-        } else if self.start > (64 << 10) && self.start * 2 > self.buffer.len() {
-            self.buffer.drain(..self.start);
-            self.start = 0;
-        }
+        self.compact(64 << 10);
         Ok(Some(frame))
     }
 
     /// How many more bytes the frame being received needs, at least 1 (a
     /// reader can size its next read with it).
     pub fn wanted(&self) -> usize {
-        let available = &self.buffer[self.start..];
+        let available = self.available();
         if available.len() < FRAME_HEADER {
             return FRAME_HEADER - available.len();
         }
@@ -521,11 +558,17 @@ mod tests {
         vec![
             Frame::Head(RequestHead {
                 head_request: true,
+                script_mtime: Some(1_700_000_000_123_456),
                 vars: CgiEnviron::from_pairs([
                     ("REQUEST_METHOD", &b"GET"[..]),
                     ("HTTP_X", &[0, 255, 10][..]),
                     ("EMPTY", &[][..]),
                 ]),
+            }),
+            Frame::Head(RequestHead {
+                head_request: false,
+                script_mtime: None,
+                vars: CgiEnviron::from_pairs([("SCRIPT_NAME", &b"/app"[..])]),
             }),
             Frame::Read(65536),
             Frame::Body(b"abc".to_vec()),
@@ -693,8 +736,14 @@ mod tests {
         assert_eq!(decode_all(&fail), Err(DecodeError::InvalidStatus(700)));
         let mut head = Vec::new();
         encode(&Frame::Head(RequestHead::default()), &mut head);
+        head[5] = 4;
+        assert_eq!(decode_all(&head), Err(DecodeError::InvalidFlags(4)));
+        // The script's modification time flagged but not there.
         head[5] = 2;
-        assert_eq!(decode_all(&head), Err(DecodeError::InvalidFlags(2)));
+        assert_eq!(
+            decode_all(&head),
+            Err(DecodeError::Truncated { kind: kind::HEAD })
+        );
         let mut bytes = vec![
             kind::HEAD,
             0,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::backend::{Activity, DaemonLog, SocketBackend};
 use super::connections::{Connections, Ready};
 use super::groups::DaemonGroup;
-use super::protocol::Frame;
+use super::protocol::{Frame, RequestHead};
 use super::socket::{FrameStream, StreamError, peer_uid};
 use crate::apache::log;
 use crate::process;
@@ -498,9 +498,8 @@ impl Server {
             );
             id
         };
-        let cgi = head.vars;
         let usable = if let Some(limit) = self.group.options.queue_timeout
-            && queued_for(&cgi) > limit
+            && queued_for(&head.vars) > limit
         {
             self.log(
                 Level::Error,
@@ -516,7 +515,7 @@ impl Server {
                 })
                 .is_ok()
         } else {
-            self.run_request(stream, &cgi, head.head_request)
+            self.run_request(stream, &head)
         };
         self.state().active.remove(&id);
         // Bytes already buffered past the request would never wake epoll.
@@ -525,7 +524,8 @@ impl Server {
 
     /// Runs the application; returns whether the connection is still in
     /// step (the response ended cleanly) and can take another request.
-    fn run_request(&self, stream: &mut FrameStream, cgi: &CgiEnviron, head_request: bool) -> bool {
+    fn run_request(&self, stream: &mut FrameStream, head: &RequestHead) -> bool {
+        let cgi = &head.vars;
         let text = |name: &str| {
             cgi.get(name)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
@@ -554,8 +554,8 @@ impl Server {
             script: &script,
             cgi,
             facts: process::server_facts(),
-            head_request,
-            script_mtime: None,
+            head_request: head.head_request,
+            script_mtime: head.script_mtime,
         };
         let completion = dispatch(
             &Target {

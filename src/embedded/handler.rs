@@ -130,6 +130,17 @@ unsafe fn check_body(
     }
 }
 
+/// The script's modification time (µs) from httpd's stat of it during the
+/// request's directory walk, if it made one.
+///
+/// # Safety
+/// `r` must be the live request being handled.
+pub unsafe fn script_mtime(r: *const ap::request_rec) -> Option<u64> {
+    // SAFETY: r is live (the caller's contract).
+    let finfo = unsafe { &(*r).finfo };
+    (finfo.valid & ap::APR_FINFO_MTIME as i32 != 0).then(|| u64::try_from(finfo.mtime).unwrap_or(0))
+}
+
 unsafe fn handle(r: *mut ap::request_rec) -> c_int {
     // SAFETY: r and everything reachable from it are live for the request.
     unsafe {
@@ -289,8 +300,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             cgi: &cgi,
             facts: process::server_facts(),
             head_request: (*r).header_only != 0,
-            script_mtime: ((*r).finfo.valid & ap::APR_FINFO_MTIME as i32 != 0)
-                .then(|| u64::try_from((*r).finfo.mtime).unwrap_or(0)),
+            script_mtime: script_mtime(r),
         };
         let completion = dispatch(
             &Target {

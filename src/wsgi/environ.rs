@@ -70,6 +70,11 @@ impl CgiEnviron {
         entry_name(&self.data, entry)
     }
 
+    /// The name as bytes: lookups compare these, without the UTF-8 check.
+    fn name_bytes_of(&self, entry: &[u32; 4]) -> &[u8] {
+        &self.data[entry[0] as usize..entry[1] as usize]
+    }
+
     fn value_of(&self, entry: &[u32; 4]) -> &[u8] {
         &self.data[entry[2] as usize..entry[3] as usize]
     }
@@ -79,6 +84,13 @@ impl CgiEnviron {
         self.entries
             .iter()
             .map(|entry| (self.name_of(entry), self.value_of(entry)))
+    }
+
+    /// The variables in order, names as bytes (always valid UTF-8).
+    pub fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.entries
+            .iter()
+            .map(|entry| (self.name_bytes_of(entry), self.value_of(entry)))
     }
 
     pub fn len(&self) -> usize {
@@ -91,20 +103,23 @@ impl CgiEnviron {
 
     /// Bytes of names and values together.
     pub fn byte_len(&self) -> usize {
-        self.iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.iter_bytes().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.entries
             .iter()
             .rev()
-            .find(|entry| self.name_of(entry) == name)
+            .find(|entry| self.name_bytes_of(entry) == name.as_bytes())
             .map(|entry| self.value_of(entry))
     }
 
     /// Sets `name`, replacing an earlier value.
     pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) {
-        let position = self.entries.iter().position(|e| self.name_of(e) == name);
+        let position = self
+            .entries
+            .iter()
+            .position(|e| self.name_bytes_of(e) == name.as_bytes());
         match position {
             Some(index) => {
                 let [start, end] = self.append(value.as_ref());
@@ -188,11 +203,11 @@ pub fn build_environ<'py>(
     let environ = PyDict::new(py);
     {
         let mut cgi_names = names.cgi_names();
-        for (name, value) in cgi.iter() {
-            if name == "PATH" || name == "HTTPS" {
+        for (name, value) in cgi.iter_bytes() {
+            if name == b"PATH" || name == b"HTTPS" {
                 continue;
             }
-            let key = cgi_names.name(py, name.as_bytes())?;
+            let key = cgi_names.name(py, name)?;
             environ.set_item(key, latin1_str(py, value)?).raised(py)?;
         }
     }
