@@ -612,6 +612,26 @@ fn large_response_memory_is_bounded(mpm: Mpm, mode: Mode) {
     );
 }
 
+/// The body reaches the client once the application has produced all of
+/// it (PEP 3333: a server must not delay a block), even while the
+/// application goes on working after its last yield, in close(), or after
+/// write().
+fn complete_body_is_not_held_back(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount_app("/late", "response_late_work.wsgi", "")
+        .start();
+    for case in ["generator", "slow_close", "write"] {
+        let response = ok(&apache, &format!("/late/{case}"));
+        assert_eq!(response.text(), "complete", "{case}");
+        let finished = format!("{case} finished");
+        assert!(
+            !apache.error_log().contains(&finished),
+            "{case}: the response waited for the application to finish"
+        );
+        assert_logged(&apache, &finished);
+    }
+}
+
 wsgi_tests!(
     start_response_refuses_bad_values,
     valid_unusual_heads_pass_through,
@@ -628,4 +648,5 @@ wsgi_tests!(
     head_requests_get_no_body,
     logging_goes_to_error_log,
     large_response_memory_is_bounded,
+    complete_body_is_not_held_back,
 );

@@ -118,12 +118,12 @@ impl Backend for SocketBackend<'_> {
         self.send_chunks(data)
     }
 
-    fn buffers_last_body(&self, len: usize) -> bool {
+    fn can_hold_last_body(&self, len: usize) -> bool {
         !self.broken && len <= TRANSFER_CHUNK
     }
 
-    fn send_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
-        if self.broken || data.len() > TRANSFER_CHUNK {
+    fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        if !self.can_hold_last_body(data.len()) {
             return self.send_body(data);
         }
         // Sent with the `End` that follows, in one write.

@@ -8,11 +8,17 @@ use apache_sys as ap;
 use crate::apache::{log, pool, table};
 use crate::wsgi::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
 
+/// Largest last body block held back, copied, until the application is
+/// done with the request (see [`RequestBackend::finish`]).
+const HELD_LAST_BODY: usize = 64 << 10;
+
 pub struct RequestBackend {
     r: *mut ap::request_rec,
     output: *mut ap::apr_bucket_brigade,
     input: *mut ap::apr_bucket_brigade,
     input_ended: bool,
+    /// The output brigade holds the end of the response, not yet passed.
+    holding: bool,
 }
 
 impl RequestBackend {
@@ -24,6 +30,7 @@ impl RequestBackend {
             output: std::ptr::null_mut(),
             input: std::ptr::null_mut(),
             input_ended: false,
+            holding: false,
         }
     }
 
@@ -74,6 +81,16 @@ impl RequestBackend {
 }
 
 impl RequestBackend {
+    /// Sends what [`Backend::hold_last_body`] held back, with the end of the
+    /// response. Called once the application is done, without the GIL.
+    pub fn finish(&mut self) {
+        if !self.holding {
+            return;
+        }
+        self.holding = false;
+        let _ = self.send_final_body(&[]);
+    }
+
     /// Sends the last body bytes together with the end of the response, in
     /// one pass through the output filters. Nothing may be sent after it.
     pub fn send_final_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
@@ -93,6 +110,39 @@ impl RequestBackend {
 }
 
 impl Backend for RequestBackend {
+    fn can_hold_last_body(&self, len: usize) -> bool {
+        len <= HELD_LAST_BODY
+    }
+
+    /// A small last block is copied and held: sent by `finish` after the
+    /// application returned, it needs no second round of releasing and
+    /// taking the GIL, which under load means waking other threads.
+    fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        if !self.can_hold_last_body(data.len()) {
+            return self.send_body(data);
+        }
+        let bb = self.output_brigade();
+        // SAFETY: bb is live; without a flush function apr_brigade_write
+        // only copies `data` into heap buckets of the brigade.
+        let status = unsafe {
+            ap::apr_brigade_write(
+                bb,
+                None,
+                std::ptr::null_mut(),
+                data.as_ptr().cast(),
+                data.len(),
+            )
+        };
+        if status != 0 {
+            return Err(ClientGone(format!(
+                "failed to buffer response data: {}",
+                Self::describe(status)
+            )));
+        }
+        self.holding = true;
+        Ok(())
+    }
+
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
         if self.input_ended || buf.is_empty() {
             return Ok(0);

@@ -316,6 +316,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             &mut backend,
             &logger,
         );
+        backend.finish();
         match completion {
             Completion::Responded => ap::OK as c_int,
             Completion::Failed | Completion::RestartRequired => INTERNAL_ERROR,

@@ -59,17 +59,18 @@ pub trait Backend {
     /// to the client.
     fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone>;
 
-    /// Sends the last body bytes of a response whose length is known: no
-    /// more will follow, so a backend may hold them to go out with the end
-    /// of the response.
-    fn send_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
-        self.send_body(data)
+    /// Whether the backend would hold `len` last body bytes (see
+    /// [`Backend::hold_last_body`]); if not, they go to `send_body`.
+    fn can_hold_last_body(&self, _len: usize) -> bool {
+        false
     }
 
-    /// Whether `send_last_body` of `len` bytes only buffers (cannot block),
-    /// so that it need not release the GIL.
-    fn buffers_last_body(&self, _len: usize) -> bool {
-        false
+    /// Keeps the last body bytes of a response to go out with its end, once
+    /// the application is done. Only used when no application code can run
+    /// before that end (the response is a list or tuple), so holding them
+    /// delays nothing; called with the GIL held, so it must not block.
+    fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        self.send_body(data)
     }
 
     /// Sends `len` bytes of the regular file `fd` from `offset` without

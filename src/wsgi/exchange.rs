@@ -304,8 +304,15 @@ impl Exchange {
         &data[..room as usize]
     }
 
-    /// Sends body bytes, committing the head first.
-    pub fn write(&mut self, py: Python<'_>, data: &[u8]) -> Result<(), OutputError> {
+    /// Sends body bytes, committing the head first. With `may_hold` (no
+    /// application code runs between this and the end of the response) the
+    /// backend may keep the last bytes to send with that end.
+    pub fn write(
+        &mut self,
+        py: Python<'_>,
+        data: &[u8],
+        may_hold: bool,
+    ) -> Result<(), OutputError> {
         if self.head.is_none() {
             return Err(OutputError::NotStarted);
         }
@@ -318,16 +325,10 @@ impl Exchange {
         }
         self.commit_head()?;
         let last = self.content_length == Some(self.sent + data.len() as u64);
-        let sent = if last && self.backend().buffers_last_body(data.len()) {
-            self.backend().send_last_body(data)
+        let sent = if may_hold && last && self.backend().can_hold_last_body(data.len()) {
+            self.backend().hold_last_body(data)
         } else {
-            self.blocking(py, |b| {
-                if last {
-                    b.send_last_body(data)
-                } else {
-                    b.send_body(data)
-                }
-            })
+            self.blocking(py, |b| b.send_body(data))
         };
         match sent {
             Ok(()) => {

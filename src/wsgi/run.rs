@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 use python_embed::raised::{clear, take_traceback_lines};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
@@ -257,6 +257,10 @@ fn respond(
     {
         return Ok(());
     }
+    // Iterating a list or tuple runs no application code, and neither has
+    // close(): the last block may wait for the end of the response.
+    let may_hold =
+        result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
     let iterator = result.try_iter().raised(py)?;
     for item in iterator {
         let item = item.raised(py)?;
@@ -269,7 +273,7 @@ fn respond(
                 ),
             ));
         };
-        match exchange.write(py, bytes.as_bytes()) {
+        match exchange.write(py, bytes.as_bytes(), may_hold) {
             Ok(()) => {}
             Err(OutputError::NotStarted) => {
                 return Err(Raised::new::<PyRuntimeError>(

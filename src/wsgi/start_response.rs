@@ -230,7 +230,8 @@ unsafe extern "C" fn write(
                 ));
             };
             let exchange = exchange_of(py, obj)?;
-            match exchange.write(py, bytes.as_bytes()) {
+            // The application goes on after write(): nothing may be held.
+            match exchange.write(py, bytes.as_bytes(), false) {
                 Ok(()) => Ok(py.None().into_bound(py)),
                 Err(OutputError::NotStarted) => Err(Raised::new::<PyRuntimeError>(
                     py,
