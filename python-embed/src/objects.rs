@@ -321,14 +321,69 @@ pub fn optional_size(
     }
 }
 
+/// Memory being read into, left to right. Past what was written it may be
+/// uninitialised; only the written bytes ever count, so nothing has to be
+/// zeroed first.
+pub struct Filling<'a> {
+    buf: &'a mut [std::mem::MaybeUninit<u8>],
+    filled: usize,
+}
+
+impl<'a> Filling<'a> {
+    pub fn new(buf: &'a mut [std::mem::MaybeUninit<u8>]) -> Filling<'a> {
+        Filling { buf, filled: 0 }
+    }
+
+    /// Fills initialised memory (a reused buffer).
+    pub fn over(buf: &'a mut [u8]) -> Filling<'a> {
+        // SAFETY: MaybeUninit<u8> has the layout of u8, and a Filling only
+        // ever writes initialised bytes, so `buf` stays initialised.
+        let buf = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        Filling { buf, filled: 0 }
+    }
+
+    /// The bytes written so far.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Room left.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.filled
+    }
+
+    /// Appends as much of `data` as fits; returns how much that was.
+    pub fn push(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.remaining());
+        self.buf[self.filled..self.filled + n].write_copy_of_slice(&data[..n]);
+        self.filled += n;
+        n
+    }
+
+    /// The start of the room left, for C code to write into.
+    pub fn spare_ptr(&mut self) -> *mut u8 {
+        self.buf[self.filled..].as_mut_ptr().cast()
+    }
+
+    /// Counts `n` more bytes as written.
+    ///
+    /// # Safety
+    /// The `n` bytes at [`Filling::spare_ptr`] must have been written, and
+    /// `n` must not exceed [`Filling::remaining`].
+    pub unsafe fn advance(&mut self, n: usize) {
+        debug_assert!(n <= self.remaining());
+        self.filled += n.min(self.remaining());
+    }
+}
+
 /// A new `bytes` of up to `capacity` bytes whose contents `fill` writes in
-/// place; `fill` returns how many it wrote. The object is not shared with
-/// anything until it is returned, so `fill` may release the GIL while it
-/// writes. A short fill is copied into a `bytes` of that length.
+/// place. The object is not shared with anything until it is returned, so
+/// `fill` may release the GIL while it writes. A short fill is copied into
+/// a `bytes` of that length.
 pub fn bytes_filled<'py>(
     py: Python<'py>,
     capacity: usize,
-    fill: impl FnOnce(&mut [u8]) -> RaisedResult<usize>,
+    fill: impl FnOnce(&mut Filling<'_>) -> RaisedResult<()>,
 ) -> RaisedResult<Bound<'py, pyo3::types::PyBytes>> {
     let size = ffi::Py_ssize_t::try_from(capacity)
         .map_err(|_| Raised::new::<pyo3::exceptions::PyOverflowError>(py, "size too large"))?;
@@ -341,16 +396,48 @@ pub fn bytes_filled<'py>(
     // SAFETY: object is a new, owned reference.
     let object = unsafe { Bound::from_owned_ptr(py, object) };
     // SAFETY: the buffer of a bytes object we own exclusively holds
-    // `capacity` bytes; it is zeroed before a slice is made of it.
+    // `capacity` bytes; as MaybeUninit it may be uninitialised.
     let buffer = unsafe {
-        let start = ffi::PyBytes_AsString(object.as_ptr()).cast::<u8>();
-        std::ptr::write_bytes(start, 0, capacity);
+        let start = ffi::PyBytes_AsString(object.as_ptr()).cast::<std::mem::MaybeUninit<u8>>();
         std::slice::from_raw_parts_mut(start, capacity)
     };
-    let written = fill(buffer)?.min(capacity);
+    let mut filling = Filling::new(buffer);
+    fill(&mut filling)?;
+    let written = filling.filled();
     if written == capacity {
-        // SAFETY: the object is a bytes object.
+        // SAFETY: the object is a bytes object, and all of it was written.
         return Ok(unsafe { object.cast_into_unchecked() });
     }
-    Ok(pyo3::types::PyBytes::new(py, &buffer[..written]))
+    // SAFETY: the first `written` bytes of the buffer were written.
+    let written_bytes = unsafe {
+        std::slice::from_raw_parts(ffi::PyBytes_AsString(object.as_ptr()).cast::<u8>(), written)
+    };
+    Ok(pyo3::types::PyBytes::new(py, written_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Filling;
+    use std::mem::MaybeUninit;
+
+    #[test]
+    fn filling_counts_only_what_was_written_and_never_overflows() {
+        let mut room = [MaybeUninit::<u8>::uninit(); 5];
+        let mut filling = Filling::new(&mut room);
+        assert_eq!(filling.push(b"abc"), 3);
+        assert_eq!(filling.push(b"defg"), 2);
+        assert_eq!(filling.push(b"h"), 0);
+        assert_eq!((filling.filled(), filling.remaining()), (5, 0));
+
+        let mut reused = *b"......";
+        let mut filling = Filling::over(&mut reused);
+        filling.push(b"xy");
+        // SAFETY: one byte is written at spare_ptr before it is counted.
+        unsafe {
+            filling.spare_ptr().write(b'z');
+            filling.advance(1);
+        }
+        assert_eq!(filling.filled(), 3);
+        assert_eq!(&reused, b"xyz...");
+    }
 }

@@ -8,7 +8,9 @@ use std::time::Instant;
 use super::protocol::{Frame, ResponseHead as WireHead, TRANSFER_CHUNK};
 use super::socket::FrameStream;
 use crate::apache::log;
-use crate::wsgi::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
+use crate::wsgi::backend::{
+    Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead,
+};
 
 /// When the process last did any request I/O (for inactivity-timeout),
 /// in milliseconds since it started.
@@ -71,8 +73,8 @@ impl<'a> SocketBackend<'a> {
 }
 
 impl Backend for SocketBackend<'_> {
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let wanted = buf.len().min(TRANSFER_CHUNK);
+    fn read_body(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError> {
+        let wanted = buf.remaining().min(TRANSFER_CHUNK);
         if wanted == 0 {
             return Ok(0);
         }
@@ -85,10 +87,7 @@ impl Backend for SocketBackend<'_> {
             .map_err(|e| ReadError(format!("connection to the Apache child: {e}")))?;
         self.activity.touch();
         match frame {
-            Frame::Body(data) if data.len() <= wanted => {
-                buf[..data.len()].copy_from_slice(&data);
-                Ok(data.len())
-            }
+            Frame::Body(data) if data.len() <= wanted => Ok(buf.push(&data)),
             Frame::BodyError(message) => Err(ReadError(message)),
             other => {
                 self.broken = true;

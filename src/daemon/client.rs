@@ -18,7 +18,7 @@ use super::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
 use super::socket::{ConnectError, FrameStream, StreamError, connect};
 use crate::apache::log;
 use crate::embedded::backend::RequestBackend;
-use crate::wsgi::backend::{Backend, Level, ResponseHead};
+use crate::wsgi::backend::{Backend, Filling, Level, ResponseHead};
 use crate::wsgi::environ::CgiEnviron;
 
 /// How many times a request is offered again after a daemon process
@@ -249,7 +249,7 @@ fn relay(
             Frame::Read(wanted) => {
                 let wanted = (wanted as usize).clamp(1, TRANSFER_CHUNK);
                 body_buffer.resize(wanted, 0);
-                let sent = match backend.read_body(&mut body_buffer) {
+                let sent = match backend.read_body(&mut Filling::over(&mut body_buffer)) {
                     Ok(n) => stream.write_chunk(&body_buffer[..n], true),
                     Err(e) => stream.write_frame(&Frame::BodyError(e.0)),
                 };

@@ -6,7 +6,9 @@ use std::os::fd::RawFd;
 use apache_sys as ap;
 
 use crate::apache::{log, pool, table};
-use crate::wsgi::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
+use crate::wsgi::backend::{
+    Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead,
+};
 
 /// Largest last body block held back, copied, until the application is
 /// done with the request (see [`RequestBackend::finish`]).
@@ -143,8 +145,8 @@ impl Backend for RequestBackend {
         Ok(())
     }
 
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        if self.input_ended || buf.is_empty() {
+    fn read_body(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError> {
+        if self.input_ended || buf.remaining() == 0 {
             return Ok(0);
         }
         self.input = self.brigade(self.input);
@@ -157,7 +159,7 @@ impl Backend for RequestBackend {
                     bb,
                     ap::ap_input_mode_t_AP_MODE_READBYTES,
                     ap::apr_read_type_e_APR_BLOCK_READ,
-                    buf.len() as ap::apr_off_t,
+                    buf.remaining() as ap::apr_off_t,
                 )
             };
             if status != 0 {
@@ -179,11 +181,15 @@ impl Backend for RequestBackend {
             if unsafe { ap::wsgi_shim_brigade_has_eos(bb) } != 0 {
                 self.input_ended = true;
             }
-            let mut len = buf.len() as ap::apr_size_t;
-            // SAFETY: flatten copies at most len bytes into buf.
+            let mut len = buf.remaining() as ap::apr_size_t;
+            // SAFETY: flatten copies at most len bytes into the room left in
+            // buf and sets len to what it copied, which buf then counts.
             let status = unsafe {
-                let status = ap::apr_brigade_flatten(bb, buf.as_mut_ptr().cast(), &mut len);
+                let status = ap::apr_brigade_flatten(bb, buf.spare_ptr().cast(), &mut len);
                 ap::apr_brigade_cleanup(bb.cast());
+                if status == 0 {
+                    buf.advance(len as usize);
+                }
                 status
             };
             if status != 0 {

@@ -5,6 +5,8 @@
 
 use std::os::fd::RawFd;
 
+pub use python_embed::objects::Filling;
+
 /// Apache's log levels that the adapter uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -33,22 +35,22 @@ pub struct ReadError(pub String);
 pub struct ClientGone(pub String);
 
 pub trait Backend {
-    /// Reads up to `buf.len()` bytes of the request body; 0 means the end.
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, ReadError>;
+    /// Reads up to `buf.remaining()` bytes of the request body into `buf`;
+    /// returns how many, 0 meaning the end.
+    fn read_body(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError>;
 
-    /// Reads until `buf` is full or the body ends; fewer bytes than asked
-    /// for means the end. One call per application `read(n)`, so the GIL is
-    /// released once, not once per network read.
-    fn read_body_full(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = self.read_body(&mut buf[filled..])?;
+    /// Reads until `buf` is full or the body ends; returns how many bytes
+    /// that added (fewer than the room only at the end of the body).
+    fn read_body_full(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError> {
+        let mut added = 0;
+        while buf.remaining() > 0 {
+            let n = self.read_body(buf)?;
             if n == 0 {
                 break;
             }
-            filled += n;
+            added += n;
         }
-        Ok(filled)
+        Ok(added)
     }
 
     /// Sets the response head; it goes out with the first body bytes, or

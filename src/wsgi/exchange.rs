@@ -12,7 +12,7 @@
 use pyo3::Python;
 use python_embed::threads::without_gil;
 
-use super::backend::{Backend, ClientGone, Level, ReadError, RequestLog, ResponseHead};
+use super::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead};
 
 /// The most asked of the server in one read. Each read zero-fills its
 /// buffer first, and a chunked body may arrive a few bytes at a time, so a
@@ -151,7 +151,7 @@ impl Exchange {
         let start = self.input.data.len();
         self.input.data.resize(start + want, 0);
         let mut data = std::mem::take(&mut self.input.data);
-        let result = self.blocking(py, |b| b.read_body(&mut data[start..]));
+        let result = self.blocking(py, |b| b.read_body(&mut Filling::over(&mut data[start..])));
         self.input.data = data;
         match result {
             Ok(n) => {
@@ -189,30 +189,29 @@ impl Exchange {
         Ok(out)
     }
 
-    /// `read(n)` into `out` (n = its length): buffered bytes first, then
-    /// the backend fills the rest in one blocking call. Returns how many
-    /// bytes were written; fewer than asked only at the end of the body.
-    pub fn read_into(&mut self, py: Python<'_>, out: &mut [u8]) -> Result<usize, ReadError> {
-        let buffered = self.input.available().len().min(out.len());
-        out[..buffered].copy_from_slice(&self.input.available()[..buffered]);
+    /// `read(n)` into `out` (n = its room): buffered bytes first, then the
+    /// backend fills the rest in one blocking call. Fewer than asked only at
+    /// the end of the body.
+    pub fn read_into(&mut self, py: Python<'_>, out: &mut Filling<'_>) -> Result<(), ReadError> {
+        let buffered = out.push(self.input.available());
         self.input.pos += buffered;
         if self.input.pos == self.input.data.len() {
             self.input.data.clear();
             self.input.pos = 0;
         }
-        let rest = &mut out[buffered..];
-        if rest.is_empty() || self.input.eof {
-            return Ok(buffered);
+        if out.remaining() == 0 || self.input.eof {
+            return Ok(());
         }
         if let Some(err) = &self.input.failed {
             return Err(ReadError(format!("input is already in error state: {err}")));
         }
-        match self.blocking(py, |b| b.read_body_full(rest)) {
+        let wanted = out.remaining();
+        match self.blocking(py, |b| b.read_body_full(out)) {
             Ok(n) => {
-                if n < rest.len() {
+                if n < wanted {
                     self.input.eof = true;
                 }
-                Ok(buffered + n)
+                Ok(())
             }
             Err(err) => {
                 self.input.failed = Some(err.0.clone());
