@@ -268,6 +268,9 @@ impl Backend for RequestBackend {
             ap::wsgi_shim_brigade_append_broken(bb, ap::HTTP_BAD_GATEWAY as i32, (*self.r).pool);
             ap::wsgi_shim_connection_set_close((*self.r).connection);
         }
+        // Anything held goes out ahead of the error bucket, and the
+        // response must not be ended normally afterwards.
+        self.holding = false;
         let _ = self.pass_output();
     }
 }
