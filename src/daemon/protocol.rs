@@ -195,8 +195,6 @@ pub fn encode_chunk(out: &mut Vec<u8>, chunk: &[u8], request_body: bool) {
     out.extend_from_slice(chunk);
 }
 
-/// Appends the encoding of `frame` to `out`. Frames larger than the limits
-/// the decoder enforces must not be encoded (the sender splits data).
 /// Encodes a `Head` frame from a borrowed head.
 pub fn encode_head(head: &RequestHead, out: &mut Vec<u8>) {
     let mtime_length = if head.script_mtime.is_some() { 8 } else { 0 };
@@ -215,11 +213,13 @@ pub fn encode_head(head: &RequestHead, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&(head.vars.len() as u32).to_be_bytes());
     for (k, v) in head.vars.iter() {
-        put_bytes(out, k.as_bytes());
+        put_bytes(out, k);
         put_bytes(out, v);
     }
 }
 
+/// Appends the encoding of `frame` to `out`. Frames larger than the limits
+/// the decoder enforces must not be encoded (the sender splits data).
 pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
     match frame {
         Frame::Head(head) => encode_head(head, out),

@@ -23,14 +23,18 @@ pub struct CgiEnviron {
 impl std::fmt::Debug for CgiEnviron {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
-            .entries(self.iter().map(|(k, v)| (k, String::from_utf8_lossy(v))))
+            .entries(
+                self.iter()
+                    .map(|(k, v)| (String::from_utf8_lossy(k), String::from_utf8_lossy(v))),
+            )
             .finish()
     }
 }
 
-/// The name of `entry` in `data`. Names are only ever added from `&str`.
-fn entry_name<'a>(data: &'a [u8], entry: &[u32; 4]) -> &'a str {
-    std::str::from_utf8(&data[entry[0] as usize..entry[1] as usize]).unwrap_or("")
+/// The name of `entry` in `data`: bytes of a `&str` (names are only ever
+/// added from one), compared as bytes without a UTF-8 check.
+fn entry_name<'a>(data: &'a [u8], entry: &[u32; 4]) -> &'a [u8] {
+    &data[entry[0] as usize..entry[1] as usize]
 }
 
 impl CgiEnviron {
@@ -66,31 +70,19 @@ impl CgiEnviron {
             .push([name_start, name_end, value_start, value_end]);
     }
 
-    fn name_of(&self, entry: &[u32; 4]) -> &str {
+    fn name_of(&self, entry: &[u32; 4]) -> &[u8] {
         entry_name(&self.data, entry)
-    }
-
-    /// The name as bytes: lookups compare these, without the UTF-8 check.
-    fn name_bytes_of(&self, entry: &[u32; 4]) -> &[u8] {
-        &self.data[entry[0] as usize..entry[1] as usize]
     }
 
     fn value_of(&self, entry: &[u32; 4]) -> &[u8] {
         &self.data[entry[2] as usize..entry[3] as usize]
     }
 
-    /// The variables in order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+    /// The variables in order, names as bytes (always valid UTF-8).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.entries
             .iter()
             .map(|entry| (self.name_of(entry), self.value_of(entry)))
-    }
-
-    /// The variables in order, names as bytes (always valid UTF-8).
-    pub fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.entries
-            .iter()
-            .map(|entry| (self.name_bytes_of(entry), self.value_of(entry)))
     }
 
     pub fn len(&self) -> usize {
@@ -103,14 +95,14 @@ impl CgiEnviron {
 
     /// Bytes of names and values together.
     pub fn byte_len(&self) -> usize {
-        self.iter_bytes().map(|(k, v)| k.len() + v.len()).sum()
+        self.iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     pub fn get(&self, name: &str) -> Option<&[u8]> {
         self.entries
             .iter()
             .rev()
-            .find(|entry| self.name_bytes_of(entry) == name.as_bytes())
+            .find(|entry| self.name_of(entry) == name.as_bytes())
             .map(|entry| self.value_of(entry))
     }
 
@@ -119,7 +111,7 @@ impl CgiEnviron {
         let position = self
             .entries
             .iter()
-            .position(|e| self.name_bytes_of(e) == name.as_bytes());
+            .position(|e| self.name_of(e) == name.as_bytes());
         match position {
             Some(index) => {
                 let [start, end] = self.append(value.as_ref());
@@ -132,7 +124,8 @@ impl CgiEnviron {
 
     pub fn remove(&mut self, name: &str) {
         let data = &self.data;
-        self.entries.retain(|entry| entry_name(data, entry) != name);
+        self.entries
+            .retain(|entry| entry_name(data, entry) != name.as_bytes());
     }
 
     /// `wsgi.url_scheme` from the HTTPS variable (`on` or `1`), as mod_wsgi.
@@ -203,7 +196,7 @@ pub fn build_environ<'py>(
     let environ = PyDict::new(py);
     {
         let mut cgi_names = names.cgi_names();
-        for (name, value) in cgi.iter_bytes() {
+        for (name, value) in cgi.iter() {
             if name == b"PATH" || name == b"HTTPS" {
                 continue;
             }
