@@ -122,9 +122,6 @@ impl Backend for SocketBackend<'_> {
     }
 
     fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
-        if !self.can_hold_last_body(data.len()) {
-            return self.send_body(data);
-        }
         // Sent with the `End` that follows, in one write.
         self.stream.queue_chunk(data);
         self.activity.touch();

@@ -122,15 +122,15 @@ impl Connections {
     }
 
     /// Parks a connection until its next request; `first` is whether it was
-    /// never parked before. Returns false (and closes it) when too many are
-    /// parked.
-    pub fn park(&self, mut stream: FrameStream, first: bool) -> bool {
+    /// never parked before. When too many are parked (or it cannot be
+    /// watched) it is closed instead.
+    pub fn park(&self, mut stream: FrameStream, first: bool) {
         stream.release_buffers();
         let fd = stream.stream().as_raw_fd();
         {
             let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
             if parked.len() >= self.limit {
-                return false;
+                return;
             }
             parked.insert(fd, stream);
         }
@@ -145,9 +145,7 @@ impl Connections {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&fd);
-            return false;
         }
-        true
     }
 
     /// Closes every parked connection (the process is stopping): the

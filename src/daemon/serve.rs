@@ -382,10 +382,8 @@ impl Server {
                 },
                 Ready::Connection(stream) => (stream, false),
             };
-            if let Some(stream) = self.serve_connection(stream)
-                && !connections.park(stream, first)
-            {
-                // Too many parked: closed; the child connects again.
+            if let Some(stream) = self.serve_connection(stream) {
+                connections.park(stream, first);
             }
         }
     }

@@ -80,9 +80,7 @@ impl RequestBackend {
             Ok(())
         }
     }
-}
 
-impl RequestBackend {
     /// Sends what [`Backend::hold_last_body`] held back, with the end of the
     /// response. Called once the application is done, without the GIL.
     pub fn finish(&mut self) {
@@ -120,9 +118,6 @@ impl Backend for RequestBackend {
     /// application returned, it needs no second round of releasing and
     /// taking the GIL, which under load means waking other threads.
     fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
-        if !self.can_hold_last_body(data.len()) {
-            return self.send_body(data);
-        }
         let bb = self.output_brigade();
         // SAFETY: bb is live; without a flush function apr_brigade_write
         // only copies `data` into heap buckets of the brigade.

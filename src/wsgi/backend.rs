@@ -68,9 +68,10 @@ pub trait Backend {
     }
 
     /// Keeps the last body bytes of a response to go out with its end, once
-    /// the application is done. Only used when no application code can run
-    /// before that end (the response is a list or tuple), so holding them
-    /// delays nothing; called with the GIL held, so it must not block.
+    /// the application is done. Only called after `can_hold_last_body` said
+    /// yes for them, and only when no application code can run before that
+    /// end (the response is a list or tuple), so holding them delays
+    /// nothing; called with the GIL held, so it must not block.
     fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         self.send_body(data)
     }

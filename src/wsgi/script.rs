@@ -14,10 +14,10 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 use python_embed::modules::sys_modules;
-
-use super::names::{Name, Names};
 use python_embed::threads::without_gil;
 use python_embed::{PyResultExt, Raised, RaisedResult};
+
+use super::names::{Name, Names};
 
 /// Serialises loading so that two threads asking for the same script at
 /// once do not both execute it. Taken with the GIL released: the thread
