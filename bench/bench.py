@@ -7,7 +7,11 @@ root under the temp directory, a free port on 127.0.0.1), warms it up,
 runs wrk against it, samples the peak RSS of its processes and stops it.
 Rounds are interleaved: each round measures every workload for every
 (mode, module) pair, alternating which module goes first, and the report
-takes the median of the rounds (peak RSS: the largest).
+takes the median of the rounds for req/s, the largest peak RSS, and the
+latency percentiles of all requests of all rounds together (wrk's latency
+histogram of every round, merged): a single round's p99 depends on how the
+scheduler treated those ten seconds and varies by 2x between rounds of the
+same module, so the median of a few per-round p99s flips between runs.
 
 Run through bench/run.sh, which installs what is missing and builds the
 module first.
@@ -37,7 +41,7 @@ MODULES = Path("/usr/lib/apache2/modules")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 MODULE_NAMES = {"ours": "mod_wsgi-rs", "reference": "mod_wsgi 4.9.4"}
 
-# name -> (url path, wrk lua script or None, description)
+# name -> (url path, wrk lua script with the request or None, description)
 WORKLOADS = {
     "hello": ("/hello", None, "hello world (12 bytes)"),
     "64k": ("/payload/64k", None, "64 KiB response"),
@@ -51,6 +55,19 @@ IMPLEMENTATIONS = ["ours", "reference"]
 UPLOAD_LUA = """wrk.method = "POST"
 wrk.body = string.rep("u", 1048576)
 wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+# Appended to every workload's script: prints wrk's latency histogram
+# (microseconds, count) so that rounds can be merged.
+HISTOGRAM_LUA = """
+done = function(summary, latency, requests)
+  local parts = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    parts[#parts + 1] = string.format("%d:%d", value, count)
+  end
+  io.write("latency-histogram " .. table.concat(parts, " ") .. "\\n")
+end
 """
 
 
@@ -124,7 +141,9 @@ class Server:
         for path in (self.root / "apps").iterdir():
             os.chmod(path, 0o644)
         os.chmod(self.root / "apps", 0o755)
-        (self.root / "upload.lua").write_text(UPLOAD_LUA)
+        for workload, (_, lua, _) in WORKLOADS.items():
+            setup = UPLOAD_LUA if lua == "upload.lua" else ""
+            (self.root / f"{workload}.lua").write_text(setup + HISTOGRAM_LUA)
         self.port = free_port()
         self.conf = self.root / "httpd.conf"
         self.conf.write_text(httpd_conf(self.root, self.port, implementation, mode, venv))
@@ -224,22 +243,40 @@ def peak_rss_kib(pids):
     return total
 
 
-def to_ms(value):
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+def percentile(histogram, p):
+    """wrk's percentile over a {microseconds: count} histogram, in ms."""
+    total = sum(histogram.values())
+    rank = round(p / 100 * total + 0.5)
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value / 1000
+    return max(histogram) / 1000
+
+
+def merged(histograms):
+    total = {}
+    for histogram in histograms:
+        for value, count in histogram.items():
+            total[value] = total.get(value, 0) + count
+    return total
 
 
 def wrk(server, workload, duration, threads, connections):
-    path, lua, _ = WORKLOADS[workload]
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency"]
-    if lua:
-        command += ["-s", str(server.root / lua)]
-    command.append(f"http://127.0.0.1:{server.port}{path}")
+    path, _, _ = WORKLOADS[workload]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
+               "-s", str(server.root / f"{workload}.lua"),
+               f"http://127.0.0.1:{server.port}{path}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
-    if "50" not in latency or "99" not in latency:
-        # wrk prints no distribution when no request completed.
+    match = re.search(r"^latency-histogram (.*)$", output, re.M)
+    histogram = {}
+    for pair in (match.group(1).split() if match else []):
+        value, count = pair.split(":")
+        histogram[int(value)] = histogram.get(int(value), 0) + int(count)
+    if not histogram:
+        # wrk records no latency when no request completed.
         raise RuntimeError(f"wrk reported no latencies for {workload}:\n{output}\n"
                            f"--- error_log ---\n{server.error_log()[-3000:]}")
     errors = 0
@@ -253,8 +290,9 @@ def wrk(server, workload, duration, threads, connections):
         errors += sum(int(n) for n in match.groups())
     return {
         "rps": rate,
-        "p50": to_ms(latency["50"]),
-        "p99": to_ms(latency["99"]),
+        "p50": percentile(histogram, 50),
+        "p99": percentile(histogram, 99),
+        "histogram": histogram,
         "errors": errors,
         "error_detail": detail,
     }
@@ -332,7 +370,8 @@ def report(results, args, started):
         f"{platform.python_version()} (Debian's)",
         f"- wrk -t{args.threads} -c{args.connections} -d{args.duration}s on loopback "
         f"(after {args.warmup} s of warm-up), {args.rounds} interleaved rounds; "
-        "figures are medians of the rounds, RSS the largest peak",
+        "req/s is the median of the rounds, p50 and p99 are over every request of "
+        "every round (wrk's latency histograms merged), RSS is the largest peak",
         "- Daemon mode: `WSGIDaemonProcess bench processes=2 threads=15`; both modes "
         "`application-group=%{GLOBAL}`",
         "- RSS: sum of the peak resident set (VmHWM) of Apache's children, and of "
@@ -347,18 +386,21 @@ def report(results, args, started):
     for workload in args.workloads:
         for mode in args.modes:
             rows = {impl: results[(impl, mode, workload)] for impl in IMPLEMENTATIONS}
-            median = {
-                impl: {key: statistics.median(r[key] for r in rows[impl])
-                       for key in ("rps", "p50", "p99")}
-                for impl in IMPLEMENTATIONS
-            }
+            figures = {}
+            for impl in IMPLEMENTATIONS:
+                pooled = merged(r["histogram"] for r in rows[impl])
+                figures[impl] = {
+                    "rps": statistics.median(r["rps"] for r in rows[impl]),
+                    "p50": percentile(pooled, 50),
+                    "p99": percentile(pooled, 99),
+                }
             peak = {
                 impl: {key: max(r[key] for r in rows[impl]) / 1024
                        for key in ("rss_children", "rss_daemons")}
                 for impl in IMPLEMENTATIONS
             }
             errors = {impl: sum(r["errors"] for r in rows[impl]) for impl in IMPLEMENTATIONS}
-            o, r = median["ours"], median["reference"]
+            o, r = figures["ours"], figures["reference"]
             summary[(workload, mode)] = {
                 "rps_ratio": ratio(o["rps"], r["rps"]),
                 "p99_ratio": ratio(o["p99"], r["p99"]),
@@ -430,7 +472,7 @@ def main():
     parser.add_argument("--venv", required=True, help="venv with Flask, made from /usr/bin/python3")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
