@@ -632,6 +632,39 @@ fn complete_body_is_not_held_back(mpm: Mpm, mode: Mode) {
     }
 }
 
+/// Responses with every kind of ending (chunked, empty with and without
+/// a status that forbids a body, HEAD, a custom iterable with nothing in
+/// it, a list) follow one another on one kept-alive connection, each
+/// complete and correctly delimited. The module ends these responses
+/// itself, writing their last chunk or their head at once, rather than
+/// leaving the end to httpd.
+fn response_ends_on_a_kept_connection(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount_app("/iter", "response_iterables.wsgi", "")
+        .start();
+    let mut stream = apache.connect();
+    for (method, case, status, body) in [
+        ("GET", "generator", 200, "generator"),
+        ("GET", "empty_list", 200, ""),
+        ("GET", "no_content", 204, ""),
+        ("HEAD", "generator", 200, ""),
+        ("GET", "custom_empty", 200, ""),
+        ("GET", "generator", 200, "generator"),
+        ("GET", "list", 200, "list"),
+    ] {
+        let target = format!("/iter/{case}?kept");
+        let response = keepalive_request(&mut stream, method, &target, b"");
+        let what = format!("{method} {target}: {response:?}\n{}", apache.error_log());
+        assert_eq!(response.status, status, "{what}");
+        assert!(response.complete, "{what}");
+        assert_eq!(response.text(), body, "{what}");
+        assert_ne!(response.header("Connection"), Some("close"), "{what}");
+        if case == "empty_list" && method == "GET" {
+            assert_eq!(response.header("Content-Length"), Some("0"), "{what}");
+        }
+    }
+}
+
 wsgi_tests!(
     start_response_refuses_bad_values,
     valid_unusual_heads_pass_through,
@@ -649,4 +682,5 @@ wsgi_tests!(
     logging_goes_to_error_log,
     large_response_memory_is_bounded,
     complete_body_is_not_held_back,
+    response_ends_on_a_kept_connection,
 );

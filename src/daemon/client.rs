@@ -313,9 +313,12 @@ fn relay(
                         reusable: false,
                     };
                 }
+                // An empty or chunked response still has something to
+                // send (its head, or its last chunk).
+                let sent = backend.send_final_body(&[]).is_ok();
                 return Relay::Done {
                     code: ok,
-                    reusable: true,
+                    reusable: sent,
                 };
             }
             Frame::Cut => return cut_off(backend),

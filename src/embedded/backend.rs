@@ -21,6 +21,8 @@ pub struct RequestBackend {
     input_ended: bool,
     /// The output brigade holds the end of the response, not yet passed.
     holding: bool,
+    /// The response was ended (normally or cut); nothing more may follow.
+    ended: bool,
 }
 
 impl RequestBackend {
@@ -33,6 +35,7 @@ impl RequestBackend {
             input: std::ptr::null_mut(),
             input_ended: false,
             holding: false,
+            ended: false,
         }
     }
 
@@ -81,31 +84,75 @@ impl RequestBackend {
         }
     }
 
-    /// Sends what [`Backend::hold_last_body`] held back, with the end of the
-    /// response. Called once the application is done, without the GIL.
-    pub fn finish(&mut self) {
-        if !self.holding {
-            return;
+    /// Ends the response once the application is done, without the GIL:
+    /// sends what [`Backend::hold_last_body`] held back, or just the end of
+    /// the response if `responded` (the exchange finished it normally or
+    /// after the client left) and it was not cut.
+    pub fn finish(&mut self, responded: bool) {
+        if self.holding || (responded && !self.ended) {
+            self.holding = false;
+            let _ = self.send_final_body(&[]);
         }
-        self.holding = false;
-        let _ = self.send_final_body(&[]);
     }
 
     /// Sends the last body bytes together with the end of the response, in
     /// one pass through the output filters. Nothing may be sent after it.
     pub fn send_final_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        self.ended = true;
+        // SAFETY: r is live; a plain field httpd's header filter sets once
+        // it chose chunked encoding (after an earlier pass of body data).
+        let chunked = unsafe { (*self.r).chunked } != 0;
         let bb = self.output_brigade();
-        // The flush puts the response on the wire before the request is
-        // finalised: left to the end-of-request bucket, small responses
-        // waited for the MPM's write completion, after httpd had already
-        // looked for a pipelined next request, which sent every keep-alive
-        // connection back through the event MPM's listener.
+        // The response must be on the wire before the request is finalised:
+        // left to the end-of-request bucket, small responses waited for the
+        // MPM's write completion, after httpd had already looked for a
+        // pipelined next request, which sent every keep-alive connection
+        // back through the event MPM's listener. A flush ahead of the end
+        // writes the data from where it is; a chunked response's last chunk
+        // comes from the end itself, so there the data waits for it and
+        // both go out in one write (`flush_connection`).
         // SAFETY: as in send_body; the end-of-stream bucket ends the response.
         unsafe {
-            ap::wsgi_shim_brigade_append_transient(bb, data.as_ptr().cast(), data.len(), 1);
+            ap::wsgi_shim_brigade_append_transient(
+                bb,
+                data.as_ptr().cast(),
+                data.len(),
+                i32::from(!chunked),
+            );
             ap::wsgi_shim_brigade_append_eos(bb);
         }
-        self.pass_output()
+        self.pass_output()?;
+        self.flush_connection()
+    }
+
+    /// Writes what the end of the response left in the core output filter
+    /// (the last chunk of a chunked response, the head of an empty one),
+    /// for the reason given in [`RequestBackend::send_final_body`].
+    fn flush_connection(&mut self) -> Result<(), ClientGone> {
+        // SAFETY: r and its connection are live.
+        let connection = unsafe { (*self.r).connection };
+        // SAFETY: as above; a plain field the core output filter maintains.
+        if unsafe { (*connection).data_in_output_filters } == 0 {
+            return Ok(());
+        }
+        let bb = self.output_brigade();
+        // SAFETY: the brigade (request pool) is empty after the last pass;
+        // httpd itself flushes the connection filters at this point when no
+        // pipelined request follows.
+        let status = unsafe {
+            ap::wsgi_shim_brigade_append_flush(bb);
+            let status = ap::ap_pass_brigade((*connection).output_filters, bb);
+            ap::apr_brigade_cleanup(bb.cast());
+            status
+        };
+        if status == 0 {
+            Ok(())
+        } else {
+            Err(ClientGone(format!(
+                "failed to write response data: {}",
+                Self::describe(status)
+            )))
+        }
     }
 }
 
@@ -266,6 +313,7 @@ impl Backend for RequestBackend {
         // Anything held goes out ahead of the error bucket, and the
         // response must not be ended normally afterwards.
         self.holding = false;
+        self.ended = true;
         let _ = self.pass_output();
     }
 }

@@ -316,7 +316,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             &mut backend,
             &logger,
         );
-        backend.finish();
+        backend.finish(matches!(completion, Completion::Responded));
         match completion {
             Completion::Responded => ap::OK as c_int,
             Completion::Failed | Completion::RestartRequired => INTERNAL_ERROR,

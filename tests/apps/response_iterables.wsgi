@@ -60,6 +60,9 @@ def application(environ, start_response):
     case = environ["PATH_INFO"]
     if case == "/lazy_start":
         return lazy_start(start_response)
+    if case == "/no_content":
+        start_response("204 No Content", [])
+        return []
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
     if case == "/list":
         return [b"li", b"", b"st"]
