@@ -61,12 +61,21 @@ impl RequestBackend {
         }
     }
 
-    /// Passes the output brigade down the filter chain and empties it.
+    /// Passes the output brigade down the request's filter chain and
+    /// empties it.
     fn pass_output(&mut self) -> Result<(), ClientGone> {
+        // SAFETY: r is live.
+        self.pass_to(unsafe { (*self.r).output_filters })
+    }
+
+    /// Passes the output brigade to `filters` (the request's or the
+    /// connection's chain) and empties it.
+    fn pass_to(&mut self, filters: *mut ap::ap_filter_t) -> Result<(), ClientGone> {
         let bb = self.output_brigade();
-        // SAFETY: r and bb are live; the brigade is cleaned up after.
+        // SAFETY: r, bb and the filter chain are live; the brigade is
+        // cleaned up after.
         let status = unsafe {
-            let status = ap::ap_pass_brigade((*self.r).output_filters, bb);
+            let status = ap::ap_pass_brigade(filters, bb);
             ap::apr_brigade_cleanup(bb.cast());
             status
         };
@@ -139,20 +148,9 @@ impl RequestBackend {
         // SAFETY: the brigade (request pool) is empty after the last pass;
         // httpd itself flushes the connection filters at this point when no
         // pipelined request follows.
-        let status = unsafe {
-            ap::wsgi_shim_brigade_append_flush(bb);
-            let status = ap::ap_pass_brigade((*connection).output_filters, bb);
-            ap::apr_brigade_cleanup(bb.cast());
-            status
-        };
-        if status == 0 {
-            Ok(())
-        } else {
-            Err(ClientGone(format!(
-                "failed to write response data: {}",
-                Self::describe(status)
-            )))
-        }
+        unsafe { ap::wsgi_shim_brigade_append_flush(bb) };
+        // SAFETY: the connection is live.
+        self.pass_to(unsafe { (*connection).output_filters })
     }
 }
 
