@@ -27,6 +27,7 @@ import signal
 import socket
 import statistics
 import subprocess
+from typing import NamedTuple, Optional
 import sys
 import tempfile
 import time
@@ -41,13 +42,25 @@ MODULES = Path("/usr/lib/apache2/modules")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 MODULE_NAMES = {"ours": "mod_wsgi-rs", "reference": "mod_wsgi 4.9.4"}
 
-# name -> (url path, wrk lua script with the request or None, description)
+class Workload(NamedTuple):
+    path: str
+    # wrk lua script with the request, or None for a plain GET
+    lua: Optional[str]
+    description: str
+    # One wrk thread per connection instead of --threads. A wrk thread
+    # reads a connection for as long as it stays readable, so with several
+    # connections per thread a multi-megabyte response makes that thread's
+    # other connections wait, and the client, not the server, sets the tail
+    # (docs/performance.md, "The 10 MiB tail was wrk's").
+    thread_per_connection: bool = False
+
+
 WORKLOADS = {
-    "hello": ("/hello", None, "hello world (12 bytes)"),
-    "64k": ("/payload/64k", None, "64 KiB response"),
-    "10m": ("/payload/10m", None, "10 MiB response"),
-    "upload": ("/upload", "upload.lua", "1 MiB upload"),
-    "flask": ("/flask/json", None, "Flask JSON endpoint"),
+    "hello": Workload("/hello", None, "hello world (12 bytes)"),
+    "64k": Workload("/payload/64k", None, "64 KiB response"),
+    "10m": Workload("/payload/10m", None, "10 MiB response", thread_per_connection=True),
+    "upload": Workload("/upload", "upload.lua", "1 MiB upload"),
+    "flask": Workload("/flask/json", None, "Flask JSON endpoint"),
 }
 MODES = ["embedded", "daemon"]
 IMPLEMENTATIONS = ["ours", "reference"]
@@ -141,8 +154,8 @@ class Server:
         for path in (self.root / "apps").iterdir():
             os.chmod(path, 0o644)
         os.chmod(self.root / "apps", 0o755)
-        for workload, (_, lua, _) in WORKLOADS.items():
-            setup = UPLOAD_LUA if lua == "upload.lua" else ""
+        for workload, spec in WORKLOADS.items():
+            setup = UPLOAD_LUA if spec.lua == "upload.lua" else ""
             (self.root / f"{workload}.lua").write_text(setup + HISTOGRAM_LUA)
         self.port = free_port()
         self.conf = self.root / "httpd.conf"
@@ -263,8 +276,14 @@ def merged(histograms):
     return total
 
 
+def wrk_threads(workload, threads, connections):
+    """wrk's thread count for `workload` (see Workload.thread_per_connection)."""
+    return connections if WORKLOADS[workload].thread_per_connection else threads
+
+
 def wrk(server, workload, duration, threads, connections):
-    path, _, _ = WORKLOADS[workload]
+    path = WORKLOADS[workload].path
+    threads = wrk_threads(workload, threads, connections)
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s",
                "-s", str(server.root / f"{workload}.lua"),
                f"http://127.0.0.1:{server.port}{path}"]
@@ -300,7 +319,7 @@ def wrk(server, workload, duration, threads, connections):
 
 def check_response(server, workload):
     """One request with curl: the workload must answer 200 with its body."""
-    path, _, _ = WORKLOADS[workload]
+    path = WORKLOADS[workload].path
     url = f"http://127.0.0.1:{server.port}{path}"
     command = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}"]
     if workload == "upload":
@@ -372,6 +391,10 @@ def report(results, args, started):
         f"(after {args.warmup} s of warm-up), {args.rounds} interleaved rounds; "
         "req/s is the median of the rounds, p50 and p99 are over every request of "
         "every round (wrk's latency histograms merged), RSS is the largest peak",
+        *[f"- {WORKLOADS[w].description}: wrk -t{args.connections}, one thread per "
+          "connection (a wrk thread reads one connection until it runs dry, so "
+          "connections sharing a thread wait for each other's whole response)"
+          for w in args.workloads if WORKLOADS[w].thread_per_connection],
         "- Daemon mode: `WSGIDaemonProcess bench processes=2 threads=15`; both modes "
         "`application-group=%{GLOBAL}`",
         "- RSS: sum of the peak resident set (VmHWM) of Apache's children, and of "
@@ -412,7 +435,7 @@ def report(results, args, started):
                 if mode == "daemon" else "—"
             )
             lines.append(
-                f"| {WORKLOADS[workload][2]} | {mode} | {o['rps']:.0f} | {r['rps']:.0f} | "
+                f"| {WORKLOADS[workload].description} | {mode} | {o['rps']:.0f} | {r['rps']:.0f} | "
                 f"**{ratio(o['rps'], r['rps']):.2f}** | {o['p50']:.2f} / {r['p50']:.2f} | "
                 f"{o['p99']:.2f} / {r['p99']:.2f} | {ratio(o['p99'], r['p99']):.2f} | "
                 f"{peak['ours']['rss_children']:.1f} / {peak['reference']['rss_children']:.1f} | "
