@@ -27,11 +27,11 @@ import signal
 import socket
 import statistics
 import subprocess
-from typing import NamedTuple, Optional
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = REPO / "bench" / "apps"
@@ -496,7 +496,8 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="wrk threads (the 10 MiB workload uses one per connection)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help="comma-separated subset of " + ",".join(WORKLOADS))
