@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = REPO / "bench" / "apps"
@@ -42,11 +42,17 @@ MODULES = Path("/usr/lib/apache2/modules")
 CLEAN_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 MODULE_NAMES = {"ours": "mod_wsgi-rs", "reference": "mod_wsgi 4.9.4"}
 
+UPLOAD_LUA = """wrk.method = "POST"
+wrk.body = string.rep("u", 1048576)
+wrk.headers["Content-Type"] = "application/octet-stream"
+"""
+
+
 class Workload(NamedTuple):
     path: str
-    # wrk lua script with the request, or None for a plain GET
-    lua: Optional[str]
     description: str
+    # Lua that sets up wrk's request; empty for a plain GET
+    request_lua: str = ""
     # One wrk thread per connection instead of --threads. A wrk thread
     # reads a connection for as long as it stays readable, so with several
     # connections per thread a multi-megabyte response makes that thread's
@@ -56,19 +62,15 @@ class Workload(NamedTuple):
 
 
 WORKLOADS = {
-    "hello": Workload("/hello", None, "hello world (12 bytes)"),
-    "64k": Workload("/payload/64k", None, "64 KiB response"),
-    "10m": Workload("/payload/10m", None, "10 MiB response", thread_per_connection=True),
-    "upload": Workload("/upload", "upload.lua", "1 MiB upload"),
-    "flask": Workload("/flask/json", None, "Flask JSON endpoint"),
+    "hello": Workload("/hello", "hello world (12 bytes)"),
+    "64k": Workload("/payload/64k", "64 KiB response"),
+    "10m": Workload("/payload/10m", "10 MiB response", thread_per_connection=True),
+    "upload": Workload("/upload", "1 MiB upload", request_lua=UPLOAD_LUA),
+    "flask": Workload("/flask/json", "Flask JSON endpoint"),
 }
 MODES = ["embedded", "daemon"]
 IMPLEMENTATIONS = ["ours", "reference"]
 
-UPLOAD_LUA = """wrk.method = "POST"
-wrk.body = string.rep("u", 1048576)
-wrk.headers["Content-Type"] = "application/octet-stream"
-"""
 
 # Appended to every workload's script: prints wrk's latency histogram
 # (microseconds, count) so that rounds can be merged.
@@ -155,8 +157,7 @@ class Server:
             os.chmod(path, 0o644)
         os.chmod(self.root / "apps", 0o755)
         for workload, spec in WORKLOADS.items():
-            setup = UPLOAD_LUA if spec.lua == "upload.lua" else ""
-            (self.root / f"{workload}.lua").write_text(setup + HISTOGRAM_LUA)
+            (self.root / f"{workload}.lua").write_text(spec.request_lua + HISTOGRAM_LUA)
         self.port = free_port()
         self.conf = self.root / "httpd.conf"
         self.conf.write_text(httpd_conf(self.root, self.port, implementation, mode, venv))
@@ -391,7 +392,8 @@ def report(results, args, started):
         f"(after {args.warmup} s of warm-up), {args.rounds} interleaved rounds; "
         "req/s is the median of the rounds, p50 and p99 are over every request of "
         "every round (wrk's latency histograms merged), RSS is the largest peak",
-        *[f"- {WORKLOADS[w].description}: wrk -t{args.connections}, one thread per "
+        *[f"- {WORKLOADS[w].description}: wrk "
+          f"-t{wrk_threads(w, args.threads, args.connections)}, one thread per "
           "connection (a wrk thread reads one connection until it runs dry, so "
           "connections sharing a thread wait for each other's whole response)"
           for w in args.workloads if WORKLOADS[w].thread_per_connection],
