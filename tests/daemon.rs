@@ -417,6 +417,70 @@ fn routing(mpm: Mpm) {
     );
 }
 
+/// A group defined outside any virtual host is one set of processes,
+/// however many virtual hosts there are (with or without directives of
+/// their own), and serves them all.
+#[test]
+fn a_server_level_group_starts_once_whatever_the_virtual_hosts() {
+    let apache = info_site(Mpm::Event)
+        .conf(
+            "WSGIDaemonProcess shared processes=3 threads=1 display-name=%{GROUP}\n\
+             WSGIScriptAlias /shared {root}/apps/daemon_info.wsgi process-group=shared\n\
+             <VirtualHost *:*>\n  ServerName 127.0.0.1\n</VirtualHost>\n\
+             <VirtualHost *:*>\n  ServerName one.test\n\
+             \x20 WSGIScriptAlias /one {root}/apps/daemon_info.wsgi process-group=shared\n\
+             </VirtualHost>\n\
+             <VirtualHost *:*>\n  ServerName two.test\n  WSGIProcessGroup shared\n\
+             </VirtualHost>\n",
+        )
+        .start();
+    let shared = || processes_named(&apache, "(wsgi:shared)");
+    assert!(
+        wait_until(Duration::from_secs(10), || shared().len() >= 3),
+        "{:?}",
+        shared()
+    );
+    // Time for any extra set to show up.
+    thread::sleep(Duration::from_secs(1));
+    assert_eq!(shared().len(), 3, "{:?}", shared());
+    assert_eq!(started_pids(&apache, "shared").len(), 3);
+    assert_eq!(
+        daemon_pids(&apache).len(),
+        DAEMON_PROCESSES as usize,
+        "wsgi-test started more than once"
+    );
+    for (host, path) in [
+        ("127.0.0.1", "/shared"),
+        ("one.test", "/one"),
+        ("one.test", "/shared"),
+        ("two.test", "/info"),
+    ] {
+        let report = info_on_host(&apache, path, host);
+        assert_eq!(report["module_process_group"], "shared", "{host}{path}");
+        assert!(
+            shared().contains(&pid_of(&report)),
+            "{host}{path}: {report}"
+        );
+    }
+}
+
+/// As in mod_wsgi 4.9.4 (checked side by side), a name is unique across
+/// the whole configuration: two virtual hosts cannot each define a group
+/// of the same name.
+#[test]
+fn the_same_group_name_in_two_virtual_hosts_is_refused() {
+    let text = refusal(
+        "<VirtualHost *:*>\n  ServerName a.test\n  WSGIDaemonProcess same processes=1\n\
+         </VirtualHost>\n\
+         <VirtualHost *:*>\n  ServerName b.test\n  WSGIDaemonProcess same processes=1\n\
+         </VirtualHost>\n",
+    );
+    assert!(
+        text.contains("WSGIDaemonProcess") && text.contains("'same' duplicates"),
+        "{text}"
+    );
+}
+
 #[test]
 fn routing_event() {
     routing(Mpm::Event);

@@ -135,12 +135,20 @@ unsafe fn configured(
     main: *mut ap::server_rec,
 ) -> Vec<(super::options::DaemonOptions, *mut ap::server_rec)> {
     let mut all = Vec::new();
+    let mut seen: Vec<*const ServerConfig> = Vec::new();
     let mut server = main;
     while !server.is_null() {
         // SAFETY: walking httpd's server list; each has our configuration.
         let config = unsafe { server_config_mut(server) };
-        for options in &config.daemon_groups {
-            all.push((options.clone(), server));
+        // A virtual host without any directive of ours shares the main
+        // server's configuration record (httpd does not merge it): its
+        // groups are the main server's, already collected.
+        let record = &raw const *config;
+        if !seen.contains(&record) {
+            seen.push(record);
+            for options in &config.daemon_groups {
+                all.push((options.clone(), server));
+            }
         }
         // SAFETY: as above.
         server = unsafe { (*server).next };
