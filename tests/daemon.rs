@@ -11,8 +11,6 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -796,74 +794,6 @@ fn restarts_replace_daemons_and_sockets_event() {
 #[test]
 fn restarts_replace_daemons_and_sockets_prefork() {
     restarts_replace_daemons_and_sockets(Mpm::Prefork);
-}
-
-/// What a client that is not Apache's user gets from a daemon socket.
-const PEER_CLIENT: &str = r#"
-import socket, struct, sys
-def word(b):
-    return struct.pack(">I", len(b)) + b
-variables = [(b"REQUEST_METHOD", b"GET"), (b"SCRIPT_FILENAME", sys.argv[2].encode()),
-             (b"SCRIPT_NAME", b"/info"), (b"PATH_INFO", b""), (b"QUERY_STRING", b""),
-             (b"SERVER_NAME", b"127.0.0.1"), (b"SERVER_PORT", b"80"),
-             (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"REMOTE_ADDR", b"127.0.0.1"),
-             (b"mod_wsgi.application_group", b""), (b"mod_wsgi.process_group", b"wsgi-test")]
-payload = b"\0" + struct.pack(">I", len(variables)) + b"".join(word(k) + word(v) for k, v in variables)
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.settimeout(20)
-s.connect(sys.argv[1])
-try:
-    # A refusing daemon may close the connection before the frame is sent.
-    s.sendall(b"\x01" + struct.pack(">I", len(payload)) + payload)
-    data = s.recv(65536)
-except (BrokenPipeError, ConnectionResetError):
-    data = b""
-print("EOF" if not data else "FRAME %d" % data[0])
-"#;
-
-fn peer_client(socket: &Path, script: &Path, uid: u32, gid: u32) -> String {
-    let output = Command::new("/usr/bin/python3")
-        .args(["-c", PEER_CLIENT])
-        .arg(socket)
-        .arg(script)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .current_dir("/")
-        .uid(uid)
-        .gid(gid)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "peer client as uid {uid} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-#[test]
-fn daemons_refuse_peers_that_are_not_apache() {
-    let apache = info_site(Mpm::Event).start();
-    info(&apache, "/info");
-    let names = sockets(&apache);
-    let socket = apache.root().join("run").join(names.first().unwrap());
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let script = apache.root().join("apps/daemon_info.wsgi");
-
-    // Apache's user gets an answer to the same frame.
-    let answer = peer_client(&socket, &script, 33, 33);
-    // (kind 5: a response head)
-    assert_eq!(answer, "FRAME 5", "www-data got {answer:?}");
-
-    let answer = peer_client(&socket, &script, 65534, 65534);
-    assert_eq!(answer, "EOF", "nobody got an answer");
-    assert_log_contains(
-        &apache,
-        "Refusing a connection to daemon process 'wsgi-test' from uid 65534",
-    );
-    // The daemon still serves Apache.
-    info(&apache, "/info");
 }
 
 // ----- identity and environment -----

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::protocol::{Frame, ResponseHead as WireHead, TRANSFER_CHUNK};
-use super::socket::FrameStream;
+use super::socket::{FrameStream, StreamError};
 use crate::apache::log;
 use crate::wsgi::backend::{
     Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead,
@@ -49,6 +49,23 @@ pub struct SocketBackend<'a> {
     activity: &'a Activity,
     /// A `Cut` was sent or the connection failed: nothing more may follow.
     pub broken: bool,
+    /// The request's `Go` was read: it started here.
+    pub committed: bool,
+}
+
+/// Reads a request's `Go` (see [`Frame::Go`]); `Ok(false)` if it has not
+/// fully arrived and `wait` is false.
+pub fn read_go(stream: &mut FrameStream, wait: bool) -> Result<bool, StreamError> {
+    let frame = if wait {
+        Some(stream.read_frame_exact()?)
+    } else {
+        stream.try_read_frame_exact()?
+    };
+    match frame {
+        None => Ok(false),
+        Some(Frame::Go) => Ok(true),
+        Some(other) => Err(StreamError::Unexpected(kind(&other))),
+    }
 }
 
 impl<'a> SocketBackend<'a> {
@@ -57,7 +74,20 @@ impl<'a> SocketBackend<'a> {
             stream,
             activity,
             broken: false,
+            committed: false,
         }
+    }
+
+    /// Reads the request's `Go` if the application never started (so the
+    /// connection stays in step); false if the connection is unusable.
+    pub fn finish_opening(&mut self) -> bool {
+        if !self.committed && !self.broken {
+            match read_go(self.stream, true) {
+                Ok(_) => self.committed = true,
+                Err(_) => self.broken = true,
+            }
+        }
+        !self.broken
     }
 
     fn send_chunks(&mut self, data: &[u8]) -> Result<(), ClientGone> {
@@ -73,6 +103,19 @@ impl<'a> SocketBackend<'a> {
 }
 
 impl Backend for SocketBackend<'_> {
+    fn commit(&mut self, wait: bool) -> Result<bool, ClientGone> {
+        match read_go(self.stream, wait) {
+            Ok(done) => {
+                self.committed = done;
+                Ok(done)
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(ClientGone(format!("connection to the Apache child: {e}")))
+            }
+        }
+    }
+
     fn read_body(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError> {
         let wanted = buf.remaining().min(TRANSFER_CHUNK);
         if wanted == 0 {
@@ -173,6 +216,8 @@ fn kind(frame: &Frame) -> &'static str {
         Frame::Cut => "Cut",
         Frame::Fail { .. } => "Fail",
         Frame::Reject => "Reject",
+        Frame::Hello(_) => "Hello",
+        Frame::Go => "Go",
     }
 }
 

@@ -9,13 +9,16 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::raw::c_int;
-use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use apache_sys as ap;
 
+use super::directory;
 use super::groups::DaemonGroup;
+use super::lost_request::{self, Lost};
 use super::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
-use super::socket::{ConnectError, FrameStream, StreamError, connect};
+use super::secret::Secret;
+use super::socket::{FrameStream, StreamError, connect_once, peer, retry_pause, worth_retrying};
 use crate::apache::log;
 use crate::embedded::backend::RequestBackend;
 use crate::wsgi::backend::{Backend, Filling, Level, ResponseHead};
@@ -23,34 +26,41 @@ use crate::wsgi::environ::CgiEnviron;
 
 /// How many times a request is offered again after a daemon process
 /// rejected it or closed the connection without reading it (it was
-/// stopping).
+/// stopping, or died before starting it).
 const MAX_REJECTIONS: u32 = 20;
 
 /// Idle connections kept per group by one Apache worker thread, at most.
 const MAX_IDLE: usize = 4;
 
+/// An open connection to a daemon process.
+struct DaemonConnection {
+    stream: FrameStream,
+    /// The process at the other end, as the kernel recorded it.
+    pid: i32,
+}
+
 thread_local! {
-    /// Open connections to daemon processes, by socket path, waiting for
-    /// this thread's next request to the group. Per thread, so that taking
-    /// and returning one needs no lock.
-    static IDLE: RefCell<HashMap<PathBuf, Vec<FrameStream>>> = RefCell::new(HashMap::new());
+    /// Open connections to daemon processes, by group, waiting for this
+    /// thread's next request to the group. Per thread, so that taking and
+    /// returning one needs no lock.
+    static IDLE: RefCell<HashMap<String, Vec<DaemonConnection>>> = RefCell::new(HashMap::new());
 }
 
-fn take_idle(socket: &Path) -> Option<FrameStream> {
-    IDLE.with(|idle| idle.borrow_mut().get_mut(socket)?.pop())
+fn take_idle(group: &str) -> Option<DaemonConnection> {
+    IDLE.with(|idle| idle.borrow_mut().get_mut(group)?.pop())
 }
 
-fn put_idle(socket: &Path, mut stream: FrameStream) {
-    stream.release_buffers();
+fn put_idle(group: &str, mut connection: DaemonConnection) {
+    connection.stream.release_buffers();
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
-        if let Some(pool) = idle.get_mut(socket) {
+        if let Some(pool) = idle.get_mut(group) {
             if pool.len() < MAX_IDLE {
-                pool.push(stream);
+                pool.push(connection);
             }
             return;
         }
-        idle.insert(socket.to_path_buf(), vec![stream]);
+        idle.insert(group.to_string(), vec![connection]);
     });
 }
 
@@ -82,20 +92,33 @@ pub unsafe fn forward(
     };
     // SAFETY: r is live for the whole exchange.
     let mut backend = unsafe { RequestBackend::new(r) };
+    // SAFETY: r is live.
+    let what = unsafe {
+        format!(
+            "{} {}",
+            crate::apache::c_str((*r).method),
+            crate::apache::c_str((*r).unparsed_uri)
+        )
+    };
+    let trip = Trip {
+        group,
+        what: &what,
+        sent: Instant::now(),
+        error: &error,
+    };
     let mut rejections = 0;
     loop {
-        let reused = take_idle(&group.socket_path);
-        let fresh = reused.is_none();
-        let stream = match reused {
-            Some(stream) => Ok(stream),
-            None => open(group, &error),
+        let (mut connection, hello) = match take_idle(group.name()) {
+            Some(connection) => (connection, None),
+            None => match open(group, &error) {
+                Ok((connection, secret)) => (connection, Some(secret)),
+                Err(code) => return code,
+            },
         };
-        let mut stream = match stream {
-            Ok(stream) => stream,
-            Err(code) => return code,
-        };
-        let delivered = match stream.write_head(&head) {
-            Ok(()) => relay(&mut stream, &mut backend, group, &error),
+        let fresh = hello.is_some();
+        let hello = hello.as_ref().map(|secret| &secret.bytes()[..]);
+        let delivered = match connection.stream.write_opening(hello, &head) {
+            Ok(()) => relay(&mut connection, &mut backend, &trip),
             // The process closed the connection (it is stopping) before
             // reading anything: a pooled one long ago, a fresh one just now.
             Err(StreamError::Reset | StreamError::Closed) if !fresh => continue,
@@ -111,12 +134,12 @@ pub unsafe fn forward(
         let why = match delivered {
             Relay::Done { code, reusable } => {
                 if reusable {
-                    put_idle(&group.socket_path, stream);
+                    put_idle(group.name(), connection);
                 }
                 return code;
             }
             Relay::Rejected => "rejected the request (restarting)",
-            Relay::Unread => "closed the connection without reading the request (stopping)",
+            Relay::Unread => "closed the connection without starting the request",
         };
         rejections += 1;
         if rejections > MAX_REJECTIONS {
@@ -131,45 +154,73 @@ pub unsafe fn forward(
                 r,
                 Level::Debug,
                 &log::ours(&format!(
-                    "Connect again after WSGI daemon process '{}' {why}.",
-                    group.name()
+                    "Connect again after WSGI daemon process '{}' (pid {}) {why}.",
+                    group.name(),
+                    connection.pid
                 )),
             )
         };
     }
 }
 
-/// A new connection to a process of the group, or the status to answer.
-fn open(group: &DaemonGroup, error: &dyn Fn(String)) -> Result<FrameStream, c_int> {
-    let stream = match connect(&group.socket_path, group.options.connect_timeout) {
-        Ok(stream) => stream,
-        Err(ConnectError::Unavailable(why)) => {
+/// A new connection to a process of the group and the secret it must
+/// prove, or the status to answer. The socket and secret come from the
+/// daemon directory, read again before every attempt: after a graceful
+/// restart this process may outlive its generation's daemon processes,
+/// and its requests then go to the new ones.
+fn open(group: &DaemonGroup, error: &dyn Fn(String)) -> Result<(DaemonConnection, Secret), c_int> {
+    let timeout = group.options.connect_timeout;
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let Some(route) = directory::lookup(group.name()) else {
             error(format!(
-                "Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts \
-                 as listener backlog limit was exceeded or the socket does not exist ({why})",
-                group.name(),
-                group.socket_path.display()
+                "WSGI daemon process group '{}' is no longer in Apache's configuration",
+                group.name()
             ));
             return Err(status(ap::HTTP_SERVICE_UNAVAILABLE));
-        }
-        Err(ConnectError::Refused(why)) => {
+        };
+        let failure = match connect_once(&route.socket_path) {
+            Ok(stream) => {
+                let pid = peer(&stream).map_or(0, |p| p.pid);
+                return match FrameStream::new(stream, Some(group.socket_timeout)) {
+                    Ok(stream) => Ok((DaemonConnection { stream, pid }, route.secret)),
+                    Err(e) => {
+                        error(format!(
+                            "Cannot configure the socket to daemon process '{}': {e}",
+                            group.name()
+                        ));
+                        Err(status(ap::HTTP_SERVICE_UNAVAILABLE))
+                    }
+                };
+            }
+            Err(failure) => failure,
+        };
+        let elapsed = started.elapsed();
+        if !worth_retrying(&failure) {
             error(format!(
-                "Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={} ({why})",
+                "Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={} ({failure})",
                 group.name(),
-                group.socket_path.display(),
+                route.socket_path.display(),
                 // SAFETY: reading this process's uid.
                 unsafe { libc::geteuid() }
             ));
             return Err(status(ap::HTTP_SERVICE_UNAVAILABLE));
         }
-    };
-    FrameStream::new(stream, Some(group.socket_timeout)).map_err(|e| {
-        error(format!(
-            "Cannot configure the socket to daemon process '{}': {e}",
-            group.name()
-        ));
-        status(ap::HTTP_SERVICE_UNAVAILABLE)
-    })
+        if elapsed >= timeout {
+            error(format!(
+                "Unable to connect to WSGI daemon process '{}' on '{}' after multiple attempts \
+                 as listener backlog limit was exceeded or the socket does not exist \
+                 ({attempts} attempts over {:.1} s: {failure})",
+                group.name(),
+                route.socket_path.display(),
+                elapsed.as_secs_f64()
+            ));
+            return Err(status(ap::HTTP_SERVICE_UNAVAILABLE));
+        }
+        std::thread::sleep(retry_pause(elapsed).min(timeout - elapsed));
+    }
 }
 
 enum Relay {
@@ -193,12 +244,22 @@ fn cut_off(backend: &mut RequestBackend) -> Relay {
     }
 }
 
+/// One request's way to a daemon process, for what the relay logs.
+struct Trip<'a> {
+    group: &'a DaemonGroup,
+    /// E.g. "GET /x?y".
+    what: &'a str,
+    sent: Instant,
+    error: &'a dyn Fn(String),
+}
+
 fn relay(
-    stream: &mut FrameStream,
+    connection: &mut DaemonConnection,
     backend: &mut RequestBackend,
-    group: &DaemonGroup,
-    error: &dyn Fn(String),
+    trip: &Trip<'_>,
 ) -> Relay {
+    let (group, error) = (trip.group, trip.error);
+    let stream = &mut connection.stream;
     let ok = ap::OK as c_int;
     let mut body_buffer: Vec<u8> = Vec::new();
     let mut started = false;
@@ -215,31 +276,38 @@ fn relay(
         };
         let frame = match read {
             Ok(frame) => frame,
+            // The process never took the request's `Go`: it did not start
+            // it, and another process may run it.
             Err(StreamError::Reset) if !received => return Relay::Unread,
-            Err(failure) => {
-                if sent_body {
-                    error(format!(
-                        "Response from WSGI daemon process '{}' broke off: {failure}",
-                        group.name()
-                    ));
-                    return cut_off(backend);
-                }
-                if matches!(failure, StreamError::Timeout) {
-                    error(format!(
-                        "Timeout when reading response headers from daemon process '{}'",
-                        group.name()
-                    ));
-                    return Relay::Done {
-                        code: status(ap::HTTP_GATEWAY_TIME_OUT),
-                        reusable: false,
-                    };
-                }
+            Err(StreamError::Timeout) if !sent_body => {
                 error(format!(
-                    "Truncated or oversized response headers received from daemon process '{}' ({failure})",
+                    "Timeout when reading response headers from daemon process '{}'",
                     group.name()
                 ));
                 return Relay::Done {
-                    code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                    code: status(ap::HTTP_GATEWAY_TIME_OUT),
+                    reusable: false,
+                };
+            }
+            Err(failure) => {
+                let lost = match failure {
+                    StreamError::Protocol(_) | StreamError::Unexpected(_) => Lost {
+                        status: 502,
+                        message: format!(
+                            "Daemon process '{}' pid {} sent a malformed response ({failure})",
+                            group.name(),
+                            connection.pid
+                        ),
+                    },
+                    _ => lost_request::explain(group, connection.pid, trip.what, trip.sent),
+                };
+                if sent_body {
+                    error(format!("Response cut off: {}", lost.message));
+                    return cut_off(backend);
+                }
+                error(lost.message);
+                return Relay::Done {
+                    code: c_int::from(lost.status),
                     reusable: false,
                 };
             }

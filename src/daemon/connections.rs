@@ -7,32 +7,64 @@
 //! and parks it again. Only idle threads wait, so a process whose threads
 //! are all busy takes nothing new: fresh connections stay in the listener's
 //! queue for the group's other processes.
+//!
+//! A new connection is parked too until it has proven the group's secret
+//! (see `secret.rs`); it never holds a thread while it has not, and one
+//! that has not within [`PROVING_TIME`] is closed, as are the oldest ones
+//! beyond [`MAX_PROVING`].
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use super::socket::FrameStream;
+use parking_lot::Mutex;
 
-/// The epoll token of the listener; connections use their descriptor.
+use super::socket::{FrameStream, Peer};
+
+/// The epoll token of the listener; connections use their descriptor and
+/// a serial number (a descriptor number is reused once closed).
 const LISTENER: u64 = u64::MAX;
+
+/// How long a new connection has to prove the secret. Apache's children
+/// send it in the same write as their first request, right after
+/// connecting.
+pub const PROVING_TIME: Duration = Duration::from_secs(2);
+/// Most connections waiting to prove the secret at once.
+pub const MAX_PROVING: usize = 256;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// It proved the secret: an Apache child.
+    Trusted,
+    /// New, and has not proven the secret yet.
+    Proving { since: Instant, peer: Peer },
+}
 
 /// What a waiting thread got.
 pub enum Ready {
     /// The listener is readable: call [`Connections::accept`].
     Listener,
-    /// A parked connection has its next request (or was closed).
-    Connection(FrameStream),
+    /// A parked connection has bytes (its next request, more of its
+    /// opening) or was closed.
+    Connection(FrameStream, Standing),
     /// Nothing within the timeout (or another thread got there first).
     Nothing,
+}
+
+struct Parked {
+    stream: FrameStream,
+    serial: u32,
+    standing: Standing,
 }
 
 pub struct Connections {
     epoll: OwnedFd,
     listener: RawFd,
-    parked: Mutex<HashMap<RawFd, FrameStream>>,
+    parked: Mutex<HashMap<RawFd, Parked>>,
+    next_serial: std::sync::atomic::AtomicU32,
     /// Parked connections beyond this are closed instead (descriptors).
     limit: usize,
 }
@@ -50,6 +82,7 @@ impl Connections {
             epoll,
             listener,
             parked: Mutex::new(HashMap::new()),
+            next_serial: std::sync::atomic::AtomicU32::new(0),
             limit: descriptor_limit().saturating_sub(64).clamp(16, 10_000),
         };
         connections.control(libc::EPOLL_CTL_ADD, listener, LISTENER)?;
@@ -81,12 +114,17 @@ impl Connections {
         if token == LISTENER {
             return Ready::Listener;
         }
-        let taken = self
-            .parked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(token as RawFd));
-        taken.map_or(Ready::Nothing, Ready::Connection)
+        let fd = (token & u64::from(u32::MAX)) as RawFd;
+        let serial = (token >> 32) as u32;
+        let mut parked = self.parked.lock();
+        // An event for a descriptor closed (and perhaps reused) since.
+        if parked.get(&fd).is_none_or(|p| p.serial != serial) {
+            return Ready::Nothing;
+        }
+        match parked.remove(&fd) {
+            Some(p) => Ready::Connection(p.stream, p.standing),
+            None => Ready::Nothing,
+        }
     }
 
     /// Accepts one connection (another process may have taken it) and
@@ -121,45 +159,96 @@ impl Connections {
         let _ = self.control(libc::EPOLL_CTL_MOD, self.listener, LISTENER);
     }
 
-    /// Parks a connection until its next request; `first` is whether it was
-    /// never parked before. When too many are parked (or it cannot be
-    /// watched) it is closed instead.
-    pub fn park(&self, mut stream: FrameStream, first: bool) {
+    /// Parks a connection until it has bytes to read; `first` is whether it
+    /// was never parked before. When too many are parked (or it cannot be
+    /// watched) it is closed instead. Returns the peers of connections
+    /// closed because too many were proving (for the log).
+    pub fn park(&self, mut stream: FrameStream, standing: Standing, first: bool) -> Vec<Peer> {
         stream.release_buffers();
         let fd = stream.stream().as_raw_fd();
+        let serial = self
+            .next_serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut evicted = Vec::new();
         {
-            let mut parked = self.parked.lock().unwrap_or_else(|e| e.into_inner());
+            let mut parked = self.parked.lock();
             if parked.len() >= self.limit {
-                return;
+                return evicted;
             }
-            parked.insert(fd, stream);
+            if matches!(standing, Standing::Proving { .. }) {
+                evicted = evict_oldest_proving(&mut parked, MAX_PROVING - 1);
+            }
+            parked.insert(
+                fd,
+                Parked {
+                    stream,
+                    serial,
+                    standing,
+                },
+            );
         }
         let operation = if first {
             libc::EPOLL_CTL_ADD
         } else {
             libc::EPOLL_CTL_MOD
         };
-        if self.control(operation, fd, fd as u64).is_err() {
+        let token = (u64::from(serial) << 32) | u64::from(fd as u32);
+        if self.control(operation, fd, token).is_err() {
             // Closing it is all that is left; the child connects again.
-            self.parked
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&fd);
+            self.parked.lock().remove(&fd);
         }
+        evicted
+    }
+
+    /// Closes the connections that have been proving the secret since
+    /// before `cutoff`; returns their peers.
+    pub fn expire_proving(&self, cutoff: Instant) -> Vec<Peer> {
+        let mut parked = self.parked.lock();
+        let late: Vec<RawFd> = parked
+            .iter()
+            .filter(
+                |(_, p)| matches!(p.standing, Standing::Proving { since, .. } if since < cutoff),
+            )
+            .map(|(fd, _)| *fd)
+            .collect();
+        late.iter()
+            .filter_map(|fd| match parked.remove(fd)?.standing {
+                Standing::Proving { peer, .. } => Some(peer),
+                Standing::Trusted => None,
+            })
+            .collect()
     }
 
     /// Closes every parked connection (the process is stopping): the
     /// Apache children notice at once and connect to another process.
     pub fn close_parked(&self) {
-        let parked: Vec<FrameStream> = self
-            .parked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain()
-            .map(|(_, stream)| stream)
-            .collect();
+        let parked: Vec<Parked> = self.parked.lock().drain().map(|(_, p)| p).collect();
         drop(parked);
     }
+}
+
+/// Closes the oldest proving connections until at most `keep` remain;
+/// returns their peers.
+fn evict_oldest_proving(parked: &mut HashMap<RawFd, Parked>, keep: usize) -> Vec<Peer> {
+    let mut proving: Vec<(Instant, RawFd)> = parked
+        .iter()
+        .filter_map(|(fd, p)| match p.standing {
+            Standing::Proving { since, .. } => Some((since, *fd)),
+            Standing::Trusted => None,
+        })
+        .collect();
+    if proving.len() <= keep {
+        return Vec::new();
+    }
+    proving.sort_unstable();
+    let excess = proving.len() - keep;
+    proving[..excess]
+        .iter()
+        .filter_map(|(_, fd)| match parked.remove(fd)?.standing {
+            Standing::Proving { peer, .. } => Some(peer),
+            Standing::Trusted => None,
+        })
+        .collect()
 }
 
 /// The soft limit on open descriptors.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use apache_sys as ap;
 
-use super::load::GroupLoad;
+use super::board::GroupBoard;
 use super::options::DaemonOptions;
 use super::privileges::Identity;
 
@@ -47,8 +47,9 @@ pub struct DaemonGroup {
     /// script-user= / script-group=: the owner or group a script must have
     /// to run in this group.
     pub script_owner: Option<ScriptOwner>,
-    /// Requests running in each process (shared by the group's processes).
-    pub load: Option<GroupLoad>,
+    /// What the group's processes share with each other, the parent and
+    /// Apache's children (see `board.rs`).
+    pub board: Option<GroupBoard>,
 }
 
 /// Who must own the scripts a group runs.
@@ -90,6 +91,19 @@ pub fn all() -> Vec<Arc<DaemonGroup>> {
 
 pub fn find(name: &str) -> Option<Arc<DaemonGroup>> {
     active().iter().find(|g| g.name() == name).cloned()
+}
+
+/// Unmaps the boards of every group but `keep` (in a daemon process of
+/// `keep`: its application must not reach other groups').
+pub fn unmap_others(keep: &str) {
+    for group in active().iter() {
+        if group.name() != keep
+            && let Some(board) = &group.board
+        {
+            // SAFETY: this process never uses another group's board.
+            unsafe { board.unmap() };
+        }
+    }
 }
 
 /// Closes every group's listening socket except `keep` (Apache children

@@ -3,14 +3,17 @@
 
 pub mod accounts;
 pub mod backend;
+pub mod board;
 pub mod client;
 pub mod connections;
+pub mod directory;
 pub mod groups;
-pub mod load;
+pub mod lost_request;
 pub mod options;
 pub mod privileges;
 pub mod protocol;
 pub mod run;
+pub mod secret;
 pub mod serve;
 pub mod socket;
 pub mod supervisor;

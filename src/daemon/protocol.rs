@@ -1,8 +1,12 @@
 //! The wire protocol between an Apache child and a daemon process.
 //!
 //! Every message is a frame: one byte of kind, a four-byte big-endian
-//! payload length, then the payload. The child opens with a `Head` (the
-//! CGI environ of the request). The request body is pulled by the daemon:
+//! payload length, then the payload. A new connection opens with `Hello`
+//! (the group's secret: only Apache's children know it). Each request is
+//! a `Head` (the CGI environ) followed by `Go`; the daemon reads `Go` only
+//! when it starts the application, so a process that dies before then
+//! leaves it unread and the child's connection is reset rather than ended:
+//! the child knows the request never ran and sends it elsewhere. The request body is pulled by the daemon:
 //! it sends `Read(n)` whenever the application wants body bytes and the
 //! child answers with one `Body` (empty at the end of the body) or a
 //! `BodyError`. This way the body is never pushed ahead of the application,
@@ -48,7 +52,12 @@ mod kind {
     pub const CUT: u8 = 8;
     pub const FAIL: u8 = 9;
     pub const REJECT: u8 = 10;
+    pub const HELLO: u8 = 11;
+    pub const GO: u8 = 12;
 }
+
+/// Length of the secret a `Hello` carries.
+pub const SECRET_LEN: usize = 32;
 
 /// The request as the child hands it over.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -98,6 +107,11 @@ pub enum Frame {
     Fail { status: u16, message: String },
     /// daemon → child: not taken; connect again (to another process).
     Reject,
+    /// child → daemon, first on a connection: the group's secret.
+    Hello(Vec<u8>),
+    /// child → daemon, after each `Head`: read by the daemon only when the
+    /// application starts.
+    Go,
 }
 
 /// Why bytes could not be decoded.
@@ -166,7 +180,8 @@ fn max_payload(kind: u8) -> Result<usize, DecodeError> {
         kind::BODY_ERROR => MAX_MESSAGE,
         kind::FAIL => MAX_MESSAGE + 2,
         kind::RESPONSE_HEAD => MAX_RESPONSE_HEAD,
-        kind::END | kind::CUT | kind::REJECT => 0,
+        kind::END | kind::CUT | kind::REJECT | kind::GO => 0,
+        kind::HELLO => SECRET_LEN,
         other => return Err(DecodeError::UnknownKind(other)),
     })
 }
@@ -255,6 +270,11 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
         Frame::End => frame_header(out, kind::END, 0),
         Frame::Cut => frame_header(out, kind::CUT, 0),
         Frame::Reject => frame_header(out, kind::REJECT, 0),
+        Frame::Go => frame_header(out, kind::GO, 0),
+        Frame::Hello(secret) => {
+            frame_header(out, kind::HELLO, secret.len());
+            out.extend_from_slice(secret);
+        }
         Frame::Fail { status, message } => {
             frame_header(out, kind::FAIL, 2 + message.len());
             out.extend_from_slice(&status.to_be_bytes());
@@ -400,6 +420,8 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeError> {
         kind::END => Frame::End,
         kind::CUT => Frame::Cut,
         kind::REJECT => Frame::Reject,
+        kind::GO => Frame::Go,
+        kind::HELLO => Frame::Hello(f.take(payload.len())?.to_vec()),
         kind::FAIL => {
             let status = valid_status(f.u16()?)?;
             let message = f.take(payload.len() - 2)?;
@@ -587,6 +609,8 @@ mod tests {
                 message: "queue timeout".into(),
             },
             Frame::Reject,
+            Frame::Hello(vec![0xa5; SECRET_LEN]),
+            Frame::Go,
         ]
     }
 
@@ -656,6 +680,19 @@ mod tests {
         ));
         let mut decoder = Decoder::new();
         decoder.feed(&[kind::READ, 0, 0, 0, 5, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            decoder.next_frame(),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        // A secret longer than any the module makes, and a Go with a payload.
+        let mut decoder = Decoder::new();
+        decoder.feed(&[kind::HELLO, 0, 0, 0, SECRET_LEN as u8 + 1]);
+        assert!(matches!(
+            decoder.next_frame(),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let mut decoder = Decoder::new();
+        decoder.feed(&[kind::GO, 0, 0, 0, 1]);
         assert!(matches!(
             decoder.next_frame(),
             Err(DecodeError::TooLarge { .. })

@@ -8,7 +8,10 @@ use std::time::Duration;
 use apache_sys as ap;
 use python_embed::lifecycle;
 
+use super::board::End;
+use super::directory;
 use super::groups::{self, DaemonGroup};
+use super::secret::Secret;
 use super::serve::{Server, install_signal_handlers};
 use crate::apache::log;
 use crate::module::server_config_mut;
@@ -31,14 +34,27 @@ pub unsafe fn daemon_main(
     delay: Duration,
 ) -> ! {
     install_signal_handlers();
+    if let Some(board) = &group.board {
+        board.take_slot(number);
+    }
+    install_fatal_signal_handlers();
     // SAFETY: the daemon never serves Apache's own listeners.
     unsafe { ap::ap_close_listeners() };
     groups::close_listeners_except(Some(group.name()));
+    // Only this group's secret stays in this process; the application it
+    // runs must not learn how to talk to other groups.
+    let secret = directory::lookup(group.name()).map(|route| route.secret);
+    directory::forget();
+    groups::unmap_others(group.name());
     if !delay.is_zero() {
         std::thread::sleep(delay);
     }
-    // SAFETY: main_server is the live main server.
-    let code = match unsafe { setup_and_serve(&group, number, main_server) } {
+    let outcome = match secret {
+        // SAFETY: main_server is the live main server.
+        Some(secret) => unsafe { setup_and_serve(&group, number, main_server, secret) },
+        None => Err("its group is not in the daemon directory".to_string()),
+    };
+    let code = match outcome {
         Ok(()) => 0,
         Err(reason) => {
             log::server(
@@ -52,9 +68,60 @@ pub unsafe fn daemon_main(
             1
         }
     };
+    if let Some(board) = &group.board {
+        board.note_end(number, End::Exit(code));
+    }
     // SAFETY: ending the process without running the parent's exit
     // handlers, which belong to Apache.
     unsafe { libc::_exit(code) }
+}
+
+/// The signals whose default action ends the process and that the daemon
+/// does not handle otherwise (a crash in a C extension, an abort, a
+/// resource limit, a stray kill): recorded on the board before the process
+/// dies of them, so that the parent and Apache's children can tell a
+/// signal from an exit status (httpd reports both as one number). Only
+/// SIGKILL cannot be recorded.
+const FATAL_SIGNALS: [libc::c_int; 17] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+    libc::SIGQUIT,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
+    libc::SIGSTKFLT,
+];
+
+extern "C" fn on_fatal_signal(signal: libc::c_int) {
+    super::board::note_fatal_signal(signal);
+    // SA_RESETHAND restored the default action: die of it as before.
+    // SAFETY: raise(3) is async-signal-safe.
+    unsafe { libc::raise(signal) };
+}
+
+fn install_fatal_signal_handlers() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_fatal_signal),
+        SaFlags::SA_RESETHAND | SaFlags::SA_NODEFER,
+        SigSet::empty(),
+    );
+    for signal in FATAL_SIGNALS {
+        if let Ok(signal) = Signal::try_from(signal) {
+            // SAFETY: the handler only touches atomics and calls raise(3).
+            let _ = unsafe { sigaction(signal, &action) };
+        }
+    }
 }
 
 fn set_env(name: &str, value: &str) {
@@ -120,6 +187,7 @@ unsafe fn setup_and_serve(
     group: &Arc<DaemonGroup>,
     number: usize,
     main_server: *mut ap::server_rec,
+    secret: Secret,
 ) -> Result<(), String> {
     let options = &group.options;
     if let Some(root) = &options.chroot {
@@ -237,7 +305,7 @@ unsafe fn setup_and_serve(
         // SAFETY: reading mod_unixd's configuration.
         None => unsafe { ap::ap_unixd_config.user_id },
     };
-    let server = Server::new(group.clone(), apache_uid, number);
+    let server = Server::new(group.clone(), apache_uid, secret, number);
     let clean = server.run();
     if clean {
         process::finalize_bounded(options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);

@@ -12,10 +12,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::backend::{Activity, DaemonLog, SocketBackend};
-use super::connections::{Connections, Ready};
+use super::board::StopReason;
+use super::connections::{Connections, PROVING_TIME, Ready, Standing};
 use super::groups::DaemonGroup;
 use super::protocol::{Frame, RequestHead};
-use super::socket::{FrameStream, StreamError, peer_uid};
+use super::secret::Secret;
+use super::socket::{FrameStream, Peer, StreamError, peer};
 use crate::apache::log;
 use crate::process;
 use crate::wsgi::backend::Level;
@@ -23,6 +25,16 @@ use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::environ::CgiEnviron;
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
+
+/// What a new connection's first bytes showed.
+enum Proof {
+    /// It proved the group's secret: serve it.
+    Proven(FrameStream),
+    /// Not all of its `Hello` is there yet: park it.
+    NotYet(FrameStream),
+    /// It failed (logged); it is closed.
+    Refused,
+}
 
 /// Why the process is going away (for the log).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +143,8 @@ pub struct Server {
     number: usize,
     /// Apache's user: the only non-root peer allowed to connect.
     apache_uid: u32,
+    /// What every connection must prove first.
+    secret: Secret,
     started: Instant,
     state: Mutex<State>,
     changed: Condvar,
@@ -145,14 +159,17 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(group: Arc<DaemonGroup>, apache_uid: u32, number: usize) -> Arc<Server> {
-        if let Some(load) = &group.load {
-            load.reset(number);
-        }
+    pub fn new(
+        group: Arc<DaemonGroup>,
+        apache_uid: u32,
+        secret: Secret,
+        number: usize,
+    ) -> Arc<Server> {
         Arc::new(Server {
             group,
             number,
             apache_uid,
+            secret,
             started: Instant::now(),
             state: Mutex::new(State {
                 phase: Phase::Running,
@@ -196,6 +213,14 @@ impl Server {
             state.phase = phase;
             self.changed.notify_all();
             wake();
+        }
+    }
+
+    /// Says on the group's board why this process stops (the first reason
+    /// stays), so that Apache's children can say why their requests ended.
+    fn note(&self, reason: StopReason) {
+        if let Some(board) = &self.group.board {
+            board.note_stop(self.number, reason);
         }
     }
 
@@ -246,9 +271,10 @@ impl Server {
         }
         {
             let server = self.clone();
+            let connections = connections.clone();
             let _ = std::thread::Builder::new()
                 .name("wsgi-monitor".into())
-                .spawn(move || server.monitor());
+                .spawn(move || server.monitor(&connections));
         }
         {
             let server = self.clone();
@@ -289,6 +315,7 @@ impl Server {
             {
                 let mut state = self.state();
                 if signalled & SIGNAL_STOP != 0 {
+                    self.note(StopReason::Signalled);
                     self.stop(&mut state, "stopping (signalled)");
                 }
                 if signalled & SIGNAL_GRACEFUL != 0 {
@@ -344,6 +371,9 @@ impl Server {
             };
             let now = Instant::now();
             if now >= deadline {
+                self.note(StopReason::ShutdownTimeout(
+                    self.group.options.shutdown_timeout,
+                ));
                 self.log(
                     Level::Info,
                     &format!(
@@ -367,7 +397,7 @@ impl Server {
             if matches!(self.state().phase, Phase::Stopping { .. }) {
                 return;
             }
-            let (stream, first) = match connections.wait(100) {
+            let (stream, standing, first) = match connections.wait(100) {
                 Ready::Nothing => continue,
                 Ready::Listener if self.busier_than_siblings() => {
                     connections.decline();
@@ -375,17 +405,98 @@ impl Server {
                 }
                 Ready::Listener => match connections.accept() {
                     Some(connection) => match self.admit(connection) {
-                        Some(stream) => (stream, true),
+                        Some((stream, peer)) => (
+                            stream,
+                            Standing::Proving {
+                                since: Instant::now(),
+                                peer,
+                            },
+                            true,
+                        ),
                         None => continue,
                     },
                     None => continue,
                 },
-                Ready::Connection(stream) => (stream, false),
+                Ready::Connection(stream, standing) => (stream, standing, false),
+            };
+            let stream = match standing {
+                Standing::Trusted => stream,
+                Standing::Proving { peer, .. } => match self.check_proof(stream, peer) {
+                    Proof::Proven(stream) => stream,
+                    Proof::NotYet(stream) => {
+                        let evicted = connections.park(stream, standing, first);
+                        self.log_unproven(
+                            &evicted,
+                            "too many connections were waiting to prove it",
+                        );
+                        continue;
+                    }
+                    Proof::Refused => continue,
+                },
             };
             if let Some(stream) = self.serve_connection(stream) {
-                connections.park(stream, first);
+                connections.park(stream, Standing::Trusted, first);
             }
         }
+    }
+
+    /// Reads what a new connection has sent so far of its `Hello`, without
+    /// waiting for more.
+    fn check_proof(&self, mut stream: FrameStream, peer: Peer) -> Proof {
+        let refuse = |why: &str| {
+            self.log(
+                Level::Error,
+                &format!(
+                    "Refused a connection to daemon process '{}' from pid {} (uid {}): {why}.",
+                    self.group.name(),
+                    peer.pid,
+                    peer.uid
+                ),
+            );
+            Proof::Refused
+        };
+        match stream.try_read_frame_exact() {
+            Ok(None) => Proof::NotYet(stream),
+            Ok(Some(Frame::Hello(offered))) if self.secret.matches(&offered) => {
+                Proof::Proven(stream)
+            }
+            Ok(Some(Frame::Hello(_))) => refuse("it offered the wrong secret"),
+            Ok(Some(_)) => refuse("it did not open with the group's secret"),
+            Err(StreamError::Protocol(e)) => refuse(&format!("it sent {e}")),
+            Err(StreamError::Closed | StreamError::Reset) => {
+                self.log(
+                    Level::Debug,
+                    &format!(
+                        "Daemon process '{}': a connection from pid {} closed before proving the secret.",
+                        self.group.name(),
+                        peer.pid
+                    ),
+                );
+                Proof::Refused
+            }
+            Err(e) => refuse(&format!("reading from it failed: {e}")),
+        }
+    }
+
+    /// Logs connections closed because they did not prove the secret.
+    fn log_unproven(&self, peers: &[Peer], why: &str) {
+        if peers.is_empty() {
+            return;
+        }
+        let mut pids: Vec<i32> = peers.iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        let shown: Vec<String> = pids.iter().take(20).map(|p| p.to_string()).collect();
+        self.log(
+            Level::Error,
+            &format!(
+                "Refused {} connection(s) to daemon process '{}' that did not prove the group's secret ({why}); from pid {}{}.",
+                peers.len(),
+                self.group.name(),
+                shown.join(", "),
+                if pids.len() > shown.len() { ", ..." } else { "" }
+            ),
+        );
     }
 
     /// Whether this process runs clearly more requests than the least busy
@@ -393,29 +504,32 @@ impl Server {
     fn busier_than_siblings(&self) -> bool {
         let margin = (self.group.options.threads / 3).max(3);
         self.group
-            .load
+            .board
             .as_ref()
-            .is_some_and(|load| load.busier_than_siblings(self.number, margin))
+            .is_some_and(|board| board.busier_than_siblings(self.number, margin))
     }
 
     /// Checks a new connection's peer and sets it up; None closes it.
-    fn admit(&self, connection: UnixStream) -> Option<FrameStream> {
-        match peer_uid(&connection) {
-            Some(uid) if uid == self.apache_uid || uid == 0 => {}
+    fn admit(&self, connection: UnixStream) -> Option<(FrameStream, Peer)> {
+        let who = peer(&connection);
+        match who {
+            Some(p) if p.uid == self.apache_uid || p.uid == 0 => {}
             other => {
                 self.log(
                     Level::Error,
                     &format!(
-                        "Refusing a connection to daemon process '{}' from uid {}: only Apache's user may connect.",
+                        "Refused a connection to daemon process '{}' from pid {} (uid {}): only Apache's user may connect.",
                         self.group.name(),
-                        other.map_or("unknown".to_string(), |u| u.to_string())
+                        other.map_or("unknown".to_string(), |p| p.pid.to_string()),
+                        other.map_or("unknown".to_string(), |p| p.uid.to_string())
                     ),
                 );
                 return None;
             }
         }
         set_buffer_sizes(&connection, &self.group.options);
-        FrameStream::new(connection, Some(self.group.socket_timeout)).ok()
+        let stream = FrameStream::new(connection, Some(self.group.socket_timeout)).ok()?;
+        Some((stream, who?))
     }
 
     /// Serves the next request on a connection; returns the connection if
@@ -429,12 +543,12 @@ impl Server {
             }
             state.in_flight += 1;
         }
-        if let Some(load) = &self.group.load {
-            load.enter(self.number);
+        if let Some(board) = &self.group.board {
+            board.enter(self.number);
         }
         let served = self.serve_request(&mut stream);
-        if let Some(load) = &self.group.load {
-            load.leave(self.number);
+        if let Some(board) = &self.group.board {
+            board.leave(self.number);
         }
         self.activity.touch();
         let mut state = self.state();
@@ -459,7 +573,7 @@ impl Server {
     /// One request: None if there was none (the child closed the
     /// connection), else whether the connection is still usable.
     fn serve_request(&self, stream: &mut FrameStream) -> Option<bool> {
-        let head = match stream.read_frame() {
+        let head = match stream.read_frame_exact() {
             Ok(Frame::Head(head)) => head,
             Err(StreamError::Closed | StreamError::Reset) => return None,
             Ok(_) | Err(_) => {
@@ -478,6 +592,7 @@ impl Server {
             state.accepted += 1;
             let maximum = self.group.options.maximum_requests;
             if maximum > 0 && state.accepted >= maximum {
+                self.note(StopReason::MaximumRequests(maximum));
                 let timeout = self.group.options.graceful_timeout;
                 self.graceful(
                     &mut state,
@@ -506,12 +621,13 @@ impl Server {
                     self.group.name()
                 ),
             );
-            stream
-                .write_frame(&Frame::Fail {
-                    status: 504,
-                    message: String::new(),
-                })
-                .is_ok()
+            super::backend::read_go(stream, true).is_ok()
+                && stream
+                    .write_frame(&Frame::Fail {
+                        status: 504,
+                        message: String::new(),
+                    })
+                    .is_ok()
         } else {
             self.run_request(stream, &head)
         };
@@ -565,13 +681,14 @@ impl Server {
             &mut backend,
             &log,
         );
-        let broken = backend.broken;
+        let broken = !backend.finish_opening();
         match completion {
             Completion::Responded if !broken => stream.write_frame(&Frame::End).is_ok(),
             Completion::Responded => false,
             Completion::RestartRequired => {
                 // Offered again by the Apache child, to a fresh process.
                 let _ = stream.write_frame(&Frame::Reject);
+                self.note(StopReason::ScriptChanged);
                 let mut state = self.state();
                 self.stop(
                     &mut state,
@@ -591,16 +708,24 @@ impl Server {
         }
     }
 
-    fn monitor(self: Arc<Server>) {
+    fn monitor(self: Arc<Server>, connections: &Connections) {
         let options = &self.group.options;
         loop {
             std::thread::sleep(Duration::from_millis(200));
+            if let Some(cutoff) = Instant::now().checked_sub(PROVING_TIME) {
+                let late = connections.expire_proving(cutoff);
+                self.log_unproven(&late, &format!("not within {} s", PROVING_TIME.as_secs()));
+            }
+            if let Some(board) = &self.group.board {
+                board.update_peak_rss(self.number);
+            }
             let mut state = self.state();
             if let Phase::Stopping { .. } = state.phase {
                 return;
             }
             // SAFETY: reading the parent pid.
             if unsafe { libc::getppid() } != self.parent {
+                self.note(StopReason::ParentGone);
                 self.stop(&mut state, "the Apache parent process has gone, stopping");
                 continue;
             }
@@ -616,6 +741,7 @@ impl Server {
                     total / threads > limit
                 };
                 if exceeded {
+                    self.note(StopReason::RequestTimeout(limit));
                     for active in state.active.values() {
                         if now - active.started > limit {
                             // The Apache child sees the connection end at once
@@ -637,18 +763,21 @@ impl Server {
                 && state.completed > 0
                 && self.activity.idle_for() > limit
             {
+                self.note(StopReason::InactivityTimeout);
                 self.stop(&mut state, "inactivity timeout reached, stopping process");
                 continue;
             }
             if let Some(limit) = options.restart_interval
                 && now - self.started > limit
             {
+                self.note(StopReason::RestartInterval);
                 let timeout = options.graceful_timeout;
                 self.graceful(&mut state, timeout, "restart interval reached, restarting");
             }
             if let Some(limit) = options.startup_timeout
                 && crate::wsgi::script::failing_to_load_for().is_some_and(|failing| failing > limit)
             {
+                self.note(StopReason::StartupTimeout);
                 self.stop(
                     &mut state,
                     "startup timeout reached without loading the application, restarting",
@@ -658,6 +787,7 @@ impl Server {
             if let Some(limit) = options.cpu_time_limit
                 && cpu_time() > limit
             {
+                self.note(StopReason::CpuTimeLimit(limit));
                 let timeout = options.graceful_timeout;
                 self.graceful(&mut state, timeout, "CPU time limit reached, restarting");
             }
@@ -666,6 +796,7 @@ impl Server {
                 && (now - self.started).saturating_sub(heartbeat) > limit + Duration::from_secs(1)
             {
                 self.wedged.store(true, Ordering::SeqCst);
+                self.note(StopReason::DeadlockTimeout(limit));
                 self.stop(
                     &mut state,
                     "Python GIL deadlock suspected (deadlock-timeout), stopping process",

@@ -81,89 +81,96 @@ pub enum ConnectError {
     Refused(String),
 }
 
+/// One attempt to connect to a daemon socket.
+pub fn connect_once(path: &Path) -> io::Result<UnixStream> {
+    let (address, length) =
+        socket_address(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a new non-blocking socket; connect with a valid address;
+    // closed on failure, else owned by the returned stream.
+    let stream = unsafe {
+        let fd = libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        );
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::connect(fd, (&address as *const libc::sockaddr_un).cast(), length) != 0 {
+            let error = io::Error::last_os_error();
+            libc::close(fd);
+            return Err(error);
+        }
+        UnixStream::from_raw_fd(fd)
+    };
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// Whether a failed attempt is worth repeating: the socket does not exist
+/// (yet: a restart is under way), nobody listens, or the backlog is full.
+pub fn worth_retrying(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EAGAIN | libc::ECONNREFUSED | libc::ENOENT)
+    )
+}
+
+/// The wait before the next attempt, `elapsed` after the first: 1/8 s for
+/// the first 2 s, then 1 s (as mod_wsgi).
+pub fn retry_pause(elapsed: Duration) -> Duration {
+    if elapsed < Duration::from_secs(2) {
+        Duration::from_millis(125)
+    } else {
+        Duration::from_secs(1)
+    }
+}
+
 /// Connects to a daemon socket, retrying while it does not exist, refuses
-/// or has a full backlog, for up to `timeout` (the wait between attempts
-/// grows from 1/8 s to 1 s, as mod_wsgi).
+/// or has a full backlog, for up to `timeout`.
 pub fn connect(path: &Path, timeout: Duration) -> Result<UnixStream, ConnectError> {
-    let (address, length) = socket_address(path).map_err(ConnectError::Refused)?;
     let started = Instant::now();
     let mut attempts = 0u32;
     loop {
         attempts += 1;
-        // SAFETY: a new non-blocking socket; connect with a valid address;
-        // closed on failure, else owned by the returned stream.
-        let attempt = unsafe {
-            let fd = libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            );
-            if fd < 0 {
-                return Err(ConnectError::Refused(os_error(
-                    "cannot create socket for",
-                    path,
-                )));
-            }
-            if libc::connect(fd, (&address as *const libc::sockaddr_un).cast(), length) == 0 {
-                Ok(UnixStream::from_raw_fd(fd))
-            } else {
-                let error = io::Error::last_os_error();
-                libc::close(fd);
-                Err(error)
-            }
-        };
-        match attempt {
-            Ok(stream) => {
-                stream
-                    .set_nonblocking(false)
-                    .map_err(|e| ConnectError::Refused(format!("cannot configure socket: {e}")))?;
-                return Ok(stream);
-            }
-            Err(error) => match error.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::ECONNREFUSED) | Some(libc::ENOENT) => {
-                    let elapsed = started.elapsed();
-                    if elapsed >= timeout {
-                        return Err(ConnectError::Unavailable(format!(
-                            "{} after {attempts} attempts over {:.1} s: {error}",
-                            path.display(),
-                            elapsed.as_secs_f64()
-                        )));
-                    }
-                    let pause = if elapsed < Duration::from_secs(2) {
-                        Duration::from_millis(125)
-                    } else {
-                        Duration::from_secs(1)
-                    };
-                    std::thread::sleep(pause.min(timeout - elapsed));
-                }
-                _ => {
-                    return Err(ConnectError::Refused(format!(
-                        "{}: {error}",
-                        path.display()
+        match connect_once(path) {
+            Ok(stream) => return Ok(stream),
+            Err(error) if worth_retrying(&error) => {
+                let elapsed = started.elapsed();
+                if elapsed >= timeout {
+                    return Err(ConnectError::Unavailable(format!(
+                        "{} after {attempts} attempts over {:.1} s: {error}",
+                        path.display(),
+                        elapsed.as_secs_f64()
                     )));
                 }
-            },
+                std::thread::sleep(retry_pause(elapsed).min(timeout - elapsed));
+            }
+            Err(error) => {
+                return Err(ConnectError::Refused(format!(
+                    "{}: {error}",
+                    path.display()
+                )));
+            }
         }
     }
 }
 
-/// The uid of the process at the other end of a UNIX socket.
-pub fn peer_uid(stream: &UnixStream) -> Option<u32> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: an all-zero ucred is valid; getsockopt writes at most its size.
-    let mut credentials: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut size = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: as above, on a valid socket descriptor.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut credentials as *mut libc::ucred).cast(),
-            &mut size,
-        )
-    };
-    (rc == 0).then_some(credentials.uid)
+/// Who is at the other end of a UNIX socket (as the kernel recorded it
+/// when the connection was made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub pid: i32,
+    pub uid: u32,
+}
+
+pub fn peer(stream: &UnixStream) -> Option<Peer> {
+    let credentials =
+        nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    Some(Peer {
+        pid: credentials.pid(),
+        uid: credentials.uid(),
+    })
 }
 
 /// How reading a frame failed.
@@ -178,6 +185,8 @@ pub enum StreamError {
     Timeout,
     Io(io::Error),
     Protocol(DecodeError),
+    /// A valid frame where the protocol does not allow it.
+    Unexpected(&'static str),
 }
 
 impl std::fmt::Display for StreamError {
@@ -188,6 +197,7 @@ impl std::fmt::Display for StreamError {
             StreamError::Timeout => write!(f, "timed out"),
             StreamError::Io(e) => write!(f, "{e}"),
             StreamError::Protocol(e) => write!(f, "protocol error: {e}"),
+            StreamError::Unexpected(kind) => write!(f, "protocol error: unexpected {kind} frame"),
         }
     }
 }
@@ -263,9 +273,86 @@ impl FrameStream {
         }
     }
 
+    /// Reads the next frame without taking any byte beyond it from the
+    /// socket, so what the peer sent after it stays queued there (see
+    /// [`Frame::Go`]). Waits up to the socket timeout.
+    pub fn read_frame_exact(&mut self) -> Result<Frame, StreamError> {
+        loop {
+            if let Some(frame) = self.try_read_frame_exact()? {
+                return Ok(frame);
+            }
+            self.wait_readable()?;
+        }
+    }
+
+    /// [`FrameStream::read_frame_exact`] without waiting: `None` when the
+    /// frame has not fully arrived (what did arrive is kept).
+    pub fn try_read_frame_exact(&mut self) -> Result<Option<Frame>, StreamError> {
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::AsRawFd;
+        loop {
+            if let Some(frame) = self.decoder.next_frame().map_err(StreamError::Protocol)? {
+                return Ok(Some(frame));
+            }
+            let wanted = self.decoder.wanted();
+            let space = self.decoder.space(wanted);
+            match recv(self.stream.as_raw_fd(), space, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => {
+                    self.decoder.filled(wanted, 0);
+                    return Err(StreamError::Closed);
+                }
+                Ok(n) => self.decoder.filled(wanted, n),
+                Err(nix::errno::Errno::EINTR) => self.decoder.filled(wanted, 0),
+                Err(nix::errno::Errno::EAGAIN) => {
+                    self.decoder.filled(wanted, 0);
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.decoder.filled(wanted, 0);
+                    return Err(io::Error::from(e).into());
+                }
+            }
+        }
+    }
+
+    /// Waits until the socket has bytes to read (or is closed), up to its
+    /// read timeout.
+    fn wait_readable(&self) -> Result<(), StreamError> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let timeout = match self.stream.read_timeout()? {
+            Some(timeout) => PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Err(StreamError::Timeout),
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(io::Error::from(e).into()),
+            }
+        }
+    }
+
     /// Sends a `Head` frame (and anything queued).
     pub fn write_head(&mut self, head: &RequestHead) -> Result<(), StreamError> {
         encode_head(head, &mut self.write_buffer);
+        self.flush()
+    }
+
+    /// Sends a new connection's `Hello`, a request's `Head` and its `Go`
+    /// in one write.
+    pub fn write_opening(
+        &mut self,
+        hello: Option<&[u8]>,
+        head: &RequestHead,
+    ) -> Result<(), StreamError> {
+        if let Some(secret) = hello {
+            encode(&Frame::Hello(secret.to_vec()), &mut self.write_buffer);
+        }
+        encode_head(head, &mut self.write_buffer);
+        encode(&Frame::Go, &mut self.write_buffer);
         self.flush()
     }
 
@@ -384,7 +471,9 @@ mod tests {
         assert!(accepted >= 0);
         // SAFETY: accepted is a new descriptor owned here.
         let server = unsafe { UnixStream::from_raw_fd(accepted) };
-        assert_eq!(peer_uid(&server), Some(me));
+        let other_end = peer(&server).unwrap();
+        assert_eq!(other_end.uid, me);
+        assert_eq!(other_end.pid, std::process::id() as i32);
         drop(client);
         // SAFETY: closing the listener made above.
         unsafe { libc::close(fd) };

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use apache_sys as ap;
 
 use super::accounts;
+use super::board::GroupBoard;
+use super::directory;
 use super::groups::{self, DaemonGroup, ScriptOwner, ServerRef};
-use super::load::GroupLoad;
 use super::privileges::Identity;
+use super::secret::Secret;
 use super::socket::create_listener;
 use crate::apache::{c_str, log, pool};
 use crate::config::ServerConfig;
@@ -168,10 +170,13 @@ pub unsafe fn start(
     config: &ServerConfig,
 ) -> Result<(), String> {
     SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    // SAFETY: main is live; its process pool is the parent's.
+    unsafe { directory::open((*(*main).process).pool) }.map_err(|e| e.to_string())?;
     // SAFETY: main is live.
     let defined = unsafe { configured(main) };
     if defined.is_empty() {
         groups::set_active(Vec::new());
+        directory::publish(&[]).map_err(|e| e.to_string())?;
         return Ok(());
     }
     let prefix = match &config.socket_prefix {
@@ -227,9 +232,9 @@ pub unsafe fn start(
             .home
             .clone()
             .unwrap_or_else(|| PathBuf::from(user_home));
-        let load = GroupLoad::new(options.processes as usize);
+        let board = GroupBoard::new(options.processes as usize);
         active.push(Arc::new(DaemonGroup {
-            load,
+            board,
             options,
             index,
             server: ServerRef(server),
@@ -244,6 +249,21 @@ pub unsafe fn start(
             script_owner,
         }));
     }
+    let mut routes = Vec::with_capacity(active.len());
+    for group in &active {
+        let secret =
+            Secret::generate().map_err(|e| format!("WSGIDaemonProcess {}: {e}", group.name()))?;
+        routes.push((
+            group.name(),
+            directory::Route {
+                generation: generation as u64,
+                socket_path: group.socket_path.clone(),
+                secret,
+            },
+        ));
+    }
+    directory::publish(&routes).map_err(|e| e.to_string())?;
+    drop(routes);
     groups::set_active(active.clone());
     for group in active {
         for number in 0..group.options.processes as usize {
@@ -363,13 +383,21 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             }
             // httpd passes the decoded exit code (or the signal number):
             // 0 is a process that ended on purpose (recycling).
+            let death = slot
+                .group
+                .board
+                .as_ref()
+                .map(|board| board.record_death(slot.number, pid, status));
             let failed = status != 0;
             if failed && Instant::now().saturating_duration_since(slot.started) < QUICK_DEATH {
                 slot.quick_deaths += 1;
             } else {
                 slot.quick_deaths = 0;
             }
-            let how = format!("exit status {status}");
+            let how = match &death {
+                Some(death) => format!("{}; peak RSS {}", death.how(), death.peak_rss()),
+                None => format!("exit status {status}"),
+            };
             let delay = if slot.quick_deaths == 0 {
                 Duration::ZERO
             } else {
@@ -378,7 +406,7 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             };
             log::server(
                 slot.main_server,
-                Level::Info,
+                if failed { Level::Error } else { Level::Info },
                 &log::ours(&format!(
                     "Process '{name}' (pid {pid}) has died ({how}), restarting it{}.",
                     if delay.is_zero() {
@@ -461,9 +489,9 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
         kill_and_reap(*pid);
     }
     for group in groups::all() {
-        if let Some(load) = &group.load {
+        if let Some(board) = &group.board {
             // SAFETY: every process of the group is gone.
-            unsafe { load.unmap() };
+            unsafe { board.unmap() };
         }
     }
     for group in groups::all() {

@@ -35,6 +35,16 @@ pub struct ReadError(pub String);
 pub struct ClientGone(pub String);
 
 pub trait Backend {
+    /// Marks the moment the request's own code starts: called once, with
+    /// the GIL held, right before the script is loaded and its application
+    /// called. Until then the request may still go elsewhere (daemon mode:
+    /// a process that dies before it leaves its request for another one).
+    /// `wait` false: it must not block, and answers `Ok(false)` if it would
+    /// have to (it is then called again with `wait` and the GIL released).
+    fn commit(&mut self, _wait: bool) -> Result<bool, ClientGone> {
+        Ok(true)
+    }
+
     /// Reads up to `buf.remaining()` bytes of the request body into `buf`;
     /// returns how many, 0 meaning the end.
     fn read_body(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError>;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use pyo3::prelude::*;
 use python_embed::raised::take_traceback_lines;
-use python_embed::threads::with_interpreter;
+use python_embed::threads::{with_interpreter, without_gil};
 use python_embed::{PyResultExt, Raised};
 
 use super::backend::{Backend, Level, RequestLog};
@@ -48,6 +48,20 @@ pub fn dispatch(
     };
     let types = &interpreter.types;
     with_interpreter(interpreter.interpreter, |py| {
+        let committed = match backend.commit(false) {
+            Ok(false) => without_gil(py, || backend.commit(true)),
+            done => done,
+        };
+        if let Err(gone) = committed {
+            log.log(
+                Level::Debug,
+                &ours(&format!(
+                    "Request abandoned before it started ({}): {script}",
+                    gone.0
+                )),
+            );
+            return Completion::Failed;
+        }
         let app = load_script(
             py,
             Path::new(script),

@@ -9,6 +9,7 @@
 
 pub mod apache;
 pub mod http;
+pub mod load;
 pub mod process;
 pub mod venv;
 pub mod wsgi;
@@ -18,6 +19,7 @@ pub use http::{
     Response, chunked, keepalive_request, read_byte_pattern, read_raw_head, read_response,
     try_read_response,
 };
+pub use load::{Load, LoadReport, Outcome};
 pub use process::peak_rss_kib;
 pub use venv::{site_packages, test_venv};
 pub use wsgi::{DAEMON_GROUP, DAEMON_PROCESSES, DAEMON_THREADS, Mode, SiteBuilder, apps_dir};
