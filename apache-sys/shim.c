@@ -89,6 +89,12 @@ void wsgi_shim_connection_set_close(conn_rec *c)
     c->keepalive = AP_CONN_CLOSE;
 }
 
+void wsgi_shim_connection_abort(conn_rec *c)
+{
+    c->aborted = 1;
+    c->keepalive = AP_CONN_CLOSE;
+}
+
 const apr_array_header_t *wsgi_shim_table_elts(const apr_table_t *t)
 {
     return apr_table_elts(t);

@@ -36,5 +36,7 @@ const apr_array_header_t *wsgi_shim_table_elts(const apr_table_t *t);
 /* conn_rec and request_rec bitfields. */
 int wsgi_shim_connection_aborted(const conn_rec *c);
 void wsgi_shim_connection_set_close(conn_rec *c);
+/* Marks the client connection as gone: nothing more is written to it. */
+void wsgi_shim_connection_abort(conn_rec *c);
 
 #endif

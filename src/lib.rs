@@ -13,5 +13,6 @@ pub mod config;
 pub mod daemon;
 pub mod embedded;
 pub mod module;
+pub mod parent;
 pub mod process;
 pub mod wsgi;

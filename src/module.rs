@@ -173,6 +173,9 @@ unsafe extern "C" fn post_config(
         if unsafe { first_startup_pass(server) } {
             return Ok(());
         }
+        // SAFETY: pconf is this generation's configuration pool, in the
+        // parent.
+        unsafe { crate::parent::reaping::install(pconf) };
         if !process::lazy(&config) {
             // SAFETY: pconf is this generation's configuration pool.
             unsafe { process::start_python_in_parent(&config, pconf) };
@@ -219,6 +222,7 @@ unsafe fn first_startup_pass(server: *mut ap::server_rec) -> bool {
 unsafe extern "C" fn child_init(pool: *mut ap::apr_pool_t, server: *mut ap::server_rec) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         set_main_server(server);
+        crate::parent::reaping::restore_default();
         // SAFETY: httpd passes the main server and the child's pool.
         unsafe { process::start_python_in_child(server, pool) };
     }));

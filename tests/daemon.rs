@@ -1221,29 +1221,32 @@ fn request_timeout_averages_over_threads() {
     assert_log_contains(&apache, "request time limit exceeded");
 }
 
-fn daemon_dying_before_the_response_gives_500_at_once(mpm: Mpm) {
+fn daemon_dying_before_the_response_gives_502_at_once(mpm: Mpm) {
     let apache = info_site(mpm).daemon_option("processes=1").start();
     let old = pid_of(&info(&apache, "/info"));
     let sent = Instant::now();
     let response = apache.get("/info?kill=before");
     let elapsed = sent.elapsed();
-    assert_eq!(response.status, 500, "{response:?}");
+    assert_eq!(response.status, 502, "{response:?}");
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert_log_contains(
         &apache,
-        "Truncated or oversized response headers received from daemon process 'wsgi-test'",
+        &format!(
+            "Daemon process 'wsgi-test' pid {old} killed by signal 9 (SIGKILL) while running \
+             GET /info?kill=before after "
+        ),
     );
     assert!(wait_for_new_pid(&apache, old, Duration::from_secs(10)).is_some());
 }
 
 #[test]
-fn daemon_dying_before_the_response_gives_500_at_once_event() {
-    daemon_dying_before_the_response_gives_500_at_once(Mpm::Event);
+fn daemon_dying_before_the_response_gives_502_at_once_event() {
+    daemon_dying_before_the_response_gives_502_at_once(Mpm::Event);
 }
 
 #[test]
-fn daemon_dying_before_the_response_gives_500_at_once_prefork() {
-    daemon_dying_before_the_response_gives_500_at_once(Mpm::Prefork);
+fn daemon_dying_before_the_response_gives_502_at_once_prefork() {
+    daemon_dying_before_the_response_gives_502_at_once(Mpm::Prefork);
 }
 
 /// A daemon that dies after part of the body went out leaves the client

@@ -30,6 +30,7 @@ fn site() -> SiteBuilder {
     SiteBuilder::new(Mpm::Event, Mode::Daemon)
         .mount_app("/info", "daemon_info.wsgi", "")
         .mount_app("/fds", "fds_report.wsgi", "")
+        .mount_app("/upload", "input_digest.wsgi", "")
         .mount_app(
             "/embedded-fds",
             "fds_report.wsgi",
@@ -244,4 +245,54 @@ fn silent_connections_do_not_delay_requests() {
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "closed by the daemon: 1000", "{line}");
     assert!(silent.wait().unwrap().success());
+}
+
+/// Clients that send their request bodies slowly hold Apache's threads,
+/// not the daemon's: with twice as many of them as the daemon has threads,
+/// each sending a byte every quarter second, other requests are still
+/// answered at once, and the uploads arrive whole.
+#[test]
+fn slow_uploads_do_not_hold_daemon_threads() {
+    let apache = site().daemon_option("processes=1 threads=4").start();
+    json(&apache, "/info");
+    let body = b"0123456789abcdef";
+    thread::scope(|scope| {
+        let uploads: Vec<_> = (0..8)
+            .map(|_| {
+                let apache = &apache;
+                scope.spawn(move || {
+                    let mut stream = apache.connect();
+                    write!(
+                        stream,
+                        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\
+                         Connection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .unwrap();
+                    for byte in body {
+                        stream.write_all(&[*byte]).unwrap();
+                        thread::sleep(Duration::from_millis(250));
+                    }
+                    read_response(&mut stream, false)
+                })
+            })
+            .collect();
+        thread::sleep(Duration::from_millis(500));
+        for i in 0..10 {
+            let sent = Instant::now();
+            let response = apache.get("/info");
+            let took = sent.elapsed();
+            assert_eq!(response.status, 200, "request {i}: {response:?}");
+            assert!(
+                took < Duration::from_secs(1),
+                "request {i} took {took:?} while uploads trickled in"
+            );
+        }
+        for upload in uploads {
+            let response = upload.join().unwrap();
+            assert_eq!(response.status, 200, "{response:?}");
+            let report: Value = serde_json::from_slice(&response.body).unwrap();
+            assert_eq!(report["size"], body.len(), "{report}");
+        }
+    });
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -23,22 +23,48 @@ fn hello_site(mpm: Mpm, mode: Mode) -> Apache {
         .start()
 }
 
-/// Three restarts of `action`, four seconds apart, under load.
-fn restart_under_load(apache: &Apache, restart: fn(&Apache)) -> LoadReport {
+/// Three restarts of `action`, four seconds apart, under load. Returns
+/// what the clients saw and, for each restart, how long the processes of
+/// the generation before it (Apache children, daemon processes) outlived
+/// the start of the restart.
+fn restart_under_load(apache: &Apache, restart: fn(&Apache)) -> (LoadReport, Vec<Duration>) {
     assert_eq!(apache.get("/hello").status, 200);
     let load = Load::start(apache.port(), CLIENTS, "/hello");
     thread::sleep(Duration::from_secs(1));
+    let mut lingering = Vec::new();
     for _ in 0..3 {
+        let old = apache.child_pids();
+        let began = Instant::now();
         restart(apache);
-        thread::sleep(Duration::from_secs(4));
+        while old.iter().any(|pid| alive(*pid)) && began.elapsed() < Duration::from_secs(4) {
+            thread::sleep(Duration::from_millis(10));
+        }
+        lingering.push(began.elapsed());
+        thread::sleep(Duration::from_secs(4).saturating_sub(began.elapsed()));
     }
-    load.finish()
+    (load.finish(), lingering)
+}
+
+/// Whether `pid` is a live (non-zombie) process.
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !matches!(
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next()),
+            Some('Z' | 'X') | None
+        )
+    })
 }
 
 fn graceful_restart_loses_and_stalls_nothing(mpm: Mpm, mode: Mode) {
     let apache = hello_site(mpm, mode);
-    let report = restart_under_load(&apache, Apache::graceful);
+    let (report, lingering) = restart_under_load(&apache, Apache::graceful);
     let log = apache.error_log();
+    // The old generation's processes are gone within a second.
+    assert!(
+        lingering.iter().all(|t| *t < Duration::from_secs(1)),
+        "old processes lived {lingering:?} after each graceful restart\n--- error_log ---\n{log}"
+    );
     assert!(
         report.samples.len() > 1000,
         "too few requests: {}",
@@ -59,11 +85,15 @@ fn graceful_restart_loses_and_stalls_nothing(mpm: Mpm, mode: Mode) {
         !log.contains("scoreboard is full"),
         "--- error_log ---\n{log}"
     );
+    println!(
+        "old processes gone after {lingering:?}; {}",
+        report.summary()
+    );
 }
 
 fn hard_restart_answers_no_server_error(mpm: Mpm, mode: Mode) {
     let apache = hello_site(mpm, mode);
-    let report = restart_under_load(&apache, Apache::restart);
+    let (report, _) = restart_under_load(&apache, Apache::restart);
     // A hard restart ends Apache's children with their connections; what
     // must not happen is an answer that blames the server.
     let errors = report.count(|o| matches!(o, Outcome::Status(500..=599)));

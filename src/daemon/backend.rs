@@ -218,6 +218,7 @@ fn kind(frame: &Frame) -> &'static str {
         Frame::Reject => "Reject",
         Frame::Hello(_) => "Hello",
         Frame::Go => "Go",
+        Frame::Welcome(_) => "Welcome",
     }
 }
 

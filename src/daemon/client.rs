@@ -17,16 +17,17 @@ use super::directory;
 use super::groups::DaemonGroup;
 use super::lost_request::{self, Lost};
 use super::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
+use super::request_body::RequestBody;
 use super::secret::Secret;
-use super::socket::{FrameStream, StreamError, connect_once, peer, retry_pause, worth_retrying};
+use super::socket::{FrameStream, StreamError, connect_once, retry_pause, worth_retrying};
 use crate::apache::log;
 use crate::embedded::backend::RequestBackend;
 use crate::wsgi::backend::{Backend, Filling, Level, ResponseHead};
 use crate::wsgi::environ::CgiEnviron;
 
 /// How many times a request is offered again after a daemon process
-/// rejected it or closed the connection without reading it (it was
-/// stopping, or died before starting it).
+/// rejected it or closed the connection without starting it (it was
+/// stopping, or died first), at least; retries go on for connect-timeout.
 const MAX_REJECTIONS: u32 = 20;
 
 /// Idle connections kept per group by one Apache worker thread, at most.
@@ -100,6 +101,9 @@ pub unsafe fn forward(
             crate::apache::c_str((*r).unparsed_uri)
         )
     };
+    // SAFETY: r is live.
+    let expected = unsafe { body_length(r) };
+    let mut body = RequestBody::prefetch(&mut backend, expected, group.options.body_buffer_size);
     let trip = Trip {
         group,
         what: &what,
@@ -107,18 +111,21 @@ pub unsafe fn forward(
         error: &error,
     };
     let mut rejections = 0;
+    let mut retries_began: Option<Instant> = None;
     loop {
         let (mut connection, hello) = match take_idle(group.name()) {
             Some(connection) => (connection, None),
             None => match open(group, &error) {
                 Ok((connection, secret)) => (connection, Some(secret)),
+                // SAFETY: r is live.
+                Err(ap::DONE) => return unsafe { abandon(r, group) },
                 Err(code) => return code,
             },
         };
         let fresh = hello.is_some();
         let hello = hello.as_ref().map(|secret| &secret.bytes()[..]);
         let delivered = match connection.stream.write_opening(hello, &head) {
-            Ok(()) => relay(&mut connection, &mut backend, &trip),
+            Ok(()) => relay(&mut connection, &mut backend, &mut body, &trip),
             // The process closed the connection (it is stopping) before
             // reading anything: a pooled one long ago, a fresh one just now.
             Err(StreamError::Reset | StreamError::Closed) if !fresh => continue,
@@ -141,10 +148,17 @@ pub unsafe fn forward(
             Relay::Rejected => "rejected the request (restarting)",
             Relay::Unread => "closed the connection without starting the request",
         };
+        if directory::hard_stop_under_way() {
+            // SAFETY: r is live.
+            return unsafe { abandon(r, group) };
+        }
         rejections += 1;
-        if rejections > MAX_REJECTIONS {
+        let retrying_for = retries_began.get_or_insert_with(Instant::now).elapsed();
+        if rejections > MAX_REJECTIONS && retrying_for >= group.options.connect_timeout {
             error(format!(
-                "Maximum number of WSGI daemon process restart connects reached '{MAX_REJECTIONS}'"
+                "Maximum number of WSGI daemon process restart connects reached \
+                 '{MAX_REJECTIONS}' (over {:.1} s)",
+                retrying_for.as_secs_f64()
             ));
             return status(ap::HTTP_SERVICE_UNAVAILABLE);
         }
@@ -160,11 +174,63 @@ pub unsafe fn forward(
                 )),
             )
         };
+        // Every process of the group may be stopping (a restart): the
+        // first retry is at once, later ones wait for a replacement.
+        if rejections > 1 {
+            std::thread::sleep(retry_pause(retrying_for));
+        }
     }
 }
 
+/// The request body's length from Content-Length; `None` when it is
+/// chunked (the handler refused any other framing before).
+///
+/// # Safety
+/// `r` must be the live request being handled.
+unsafe fn body_length(r: *const ap::request_rec) -> Option<u64> {
+    // SAFETY: per the contract; headers_in lives as long as the request.
+    let headers = unsafe { (*r).headers_in };
+    // SAFETY: as above.
+    if unsafe { crate::apache::table::get(headers, "Transfer-Encoding") }.is_some() {
+        return None;
+    }
+    // SAFETY: as above.
+    let length = unsafe { crate::apache::table::get(headers, "Content-Length") };
+    Some(
+        length
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// Ends the client's connection without an answer: Apache is ending every
+/// process of this generation at once (a hard restart or a stop), as it
+/// ends every request of the children it stops, and no daemon process will
+/// take the request before this process is gone.
+///
+/// # Safety
+/// `r` must be the live request being handled.
+unsafe fn abandon(r: *mut ap::request_rec, group: &DaemonGroup) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        log::request(
+            r,
+            Level::Info,
+            &log::ours(&format!(
+                "Apache is stopping; no process of WSGI daemon process group '{}' will take \
+                 the request, which ends without an answer.",
+                group.name()
+            )),
+        );
+        ap::wsgi_shim_connection_abort((*r).connection);
+    }
+    ap::DONE
+}
+
 /// A new connection to a process of the group and the secret it must
-/// prove, or the status to answer. The socket and secret come from the
+/// prove, or the status to answer (`DONE`: give up without one, see
+/// [`abandon`]). The socket and secret come from the
 /// daemon directory, read again before every attempt: after a graceful
 /// restart this process may outlive its generation's daemon processes,
 /// and its requests then go to the new ones.
@@ -174,6 +240,9 @@ fn open(group: &DaemonGroup, error: &dyn Fn(String)) -> Result<(DaemonConnection
     let mut attempts = 0u32;
     loop {
         attempts += 1;
+        if directory::hard_stop_under_way() {
+            return Err(ap::DONE);
+        }
         let Some(route) = directory::lookup(group.name()) else {
             error(format!(
                 "WSGI daemon process group '{}' is no longer in Apache's configuration",
@@ -183,9 +252,9 @@ fn open(group: &DaemonGroup, error: &dyn Fn(String)) -> Result<(DaemonConnection
         };
         let failure = match connect_once(&route.socket_path) {
             Ok(stream) => {
-                let pid = peer(&stream).map_or(0, |p| p.pid);
                 return match FrameStream::new(stream, Some(group.socket_timeout)) {
-                    Ok(stream) => Ok((DaemonConnection { stream, pid }, route.secret)),
+                    // The pid comes in the daemon's `Welcome`.
+                    Ok(stream) => Ok((DaemonConnection { stream, pid: 0 }, route.secret)),
                     Err(e) => {
                         error(format!(
                             "Cannot configure the socket to daemon process '{}': {e}",
@@ -256,6 +325,7 @@ struct Trip<'a> {
 fn relay(
     connection: &mut DaemonConnection,
     backend: &mut RequestBackend,
+    body: &mut RequestBody,
     trip: &Trip<'_>,
 ) -> Relay {
     let (group, error) = (trip.group, trip.error);
@@ -312,12 +382,18 @@ fn relay(
                 };
             }
         };
+        if let Frame::Welcome(pid) = frame {
+            // A new connection's first frame: who the process is. It says
+            // nothing about the request, which may still be unread.
+            connection.pid = pid as i32;
+            continue;
+        }
         received = true;
         match frame {
             Frame::Read(wanted) => {
                 let wanted = (wanted as usize).clamp(1, TRANSFER_CHUNK);
                 body_buffer.resize(wanted, 0);
-                let sent = match backend.read_body(&mut Filling::over(&mut body_buffer)) {
+                let sent = match body.read(backend, &mut Filling::over(&mut body_buffer)) {
                     Ok(n) => stream.write_chunk(&body_buffer[..n], true),
                     Err(e) => stream.write_frame(&Frame::BodyError(e.0)),
                 };

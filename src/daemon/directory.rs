@@ -30,12 +30,14 @@ const PATH_WORDS: usize = 14;
 const SECRET_WORDS: usize = SECRET_LEN / 8;
 /// An entry: generation + 1, name hash, path length, path, secret.
 const ENTRY_WORDS: usize = 3 + PATH_WORDS + SECRET_WORDS;
-/// The header: layout tag, sequence, number of entries.
-const HEADER_WORDS: usize = 3;
+/// The header: layout tag, sequence, number of entries, and whether a hard
+/// restart or stop is under way (see [`hard_stop_under_way`]).
+const HEADER_WORDS: usize = 4;
+const HARD_STOP: usize = 3;
 const WORDS: usize = HEADER_WORDS + MAX_GROUPS * ENTRY_WORDS;
 /// Changes with the layout, so a module built with another layout makes
 /// its own table rather than misreading this one.
-const LAYOUT: u64 = 0x6d77_7273_6469_7201;
+const LAYOUT: u64 = 0x6d77_7273_6469_7202;
 
 const USERDATA_KEY: &CStr = c"mod_wsgi_rs_daemon_directory";
 
@@ -205,7 +207,24 @@ pub fn publish(routes: &[(&str, Route)]) -> Result<(), DirectoryError> {
         }
     }
     sequence.fetch_add(1, Ordering::Release);
+    table[HARD_STOP].store(0, Ordering::Release);
     Ok(())
+}
+
+/// The parent is ending this generation's processes at once (a hard
+/// restart or a stop): until the next generation publishes its routes,
+/// no daemon process will take a request, and an Apache child waiting to
+/// hand one over should give up rather than keep the parent waiting for
+/// it to exit.
+pub fn announce_hard_stop() {
+    if let Some(table) = table() {
+        table[HARD_STOP].store(1, Ordering::Release);
+    }
+}
+
+/// See [`announce_hard_stop`].
+pub fn hard_stop_under_way() -> bool {
+    table().is_some_and(|table| table[HARD_STOP].load(Ordering::Acquire) != 0)
 }
 
 /// The current route of group `name`, if the table has one.

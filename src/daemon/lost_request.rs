@@ -101,6 +101,8 @@ pub fn explain(group: &DaemonGroup, pid: i32, what: &str, sent: Instant) -> Lost
                     ),
                 };
             }
+        } else if super::directory::hard_stop_under_way() {
+            return closed("Apache is stopping all its daemon processes");
         } else if waited >= DEATH_REPORT_WAIT {
             return closed(&format!(
                 "Apache did not report how it ended within {} s",

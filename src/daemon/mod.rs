@@ -12,6 +12,7 @@ pub mod lost_request;
 pub mod options;
 pub mod privileges;
 pub mod protocol;
+pub mod request_body;
 pub mod run;
 pub mod secret;
 pub mod serve;

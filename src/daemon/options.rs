@@ -29,6 +29,12 @@ impl Account {
     }
 }
 
+/// Request bodies up to this size are read by the Apache child before the
+/// request goes to a daemon process (body-buffer-size=).
+pub const DEFAULT_BODY_BUFFER_SIZE: usize = 256 << 10;
+/// The largest body-buffer-size= (memory per Apache thread at most).
+pub const MAX_BODY_BUFFER_SIZE: usize = 64 << 20;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonOptions {
     pub name: String,
@@ -53,6 +59,10 @@ pub struct DaemonOptions {
     pub restart_interval: Option<Duration>,
     pub inactivity_timeout: Option<Duration>,
     pub request_timeout: Option<Duration>,
+    /// interrupt-timeout= (mod_wsgi 6): with request-timeout, first raise
+    /// `mod_wsgi.RequestTimeout` in the request's thread and give it this
+    /// long to unwind.
+    pub interrupt_timeout: Option<Duration>,
     pub graceful_timeout: Option<Duration>,
     pub eviction_timeout: Option<Duration>,
     pub shutdown_timeout: Duration,
@@ -72,6 +82,10 @@ pub struct DaemonOptions {
     pub stack_size: Option<usize>,
     pub send_buffer_size: Option<u32>,
     pub receive_buffer_size: Option<u32>,
+    /// body-buffer-size= (this module's): request bodies up to this size
+    /// are read by the Apache child before the request goes to a daemon
+    /// process.
+    pub body_buffer_size: usize,
     pub header_buffer_size: u32,
     pub response_buffer_size: u32,
     pub socket_user: Option<Account>,
@@ -103,6 +117,7 @@ impl DaemonOptions {
             restart_interval: None,
             inactivity_timeout: None,
             request_timeout: None,
+            interrupt_timeout: None,
             graceful_timeout: Some(Duration::from_secs(15)),
             eviction_timeout: None,
             shutdown_timeout: Duration::from_secs(5),
@@ -120,6 +135,7 @@ impl DaemonOptions {
             stack_size: None,
             send_buffer_size: None,
             receive_buffer_size: None,
+            body_buffer_size: DEFAULT_BODY_BUFFER_SIZE,
             header_buffer_size: 32768,
             response_buffer_size: 65536,
             socket_user: None,
@@ -243,6 +259,7 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "restart-interval" => o.restart_interval = seconds(d, &option, v)?,
             "inactivity-timeout" => o.inactivity_timeout = seconds(d, &option, v)?,
             "request-timeout" => o.request_timeout = seconds(d, &option, v)?,
+            "interrupt-timeout" => o.interrupt_timeout = seconds(d, &option, v)?,
             "graceful-timeout" => o.graceful_timeout = seconds(d, &option, v)?,
             "eviction-timeout" => o.eviction_timeout = seconds(d, &option, v)?,
             "shutdown-timeout" => o.shutdown_timeout = Duration::from_secs(number(d, &option, v)?),
@@ -277,6 +294,15 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
                 o.stack_size = (size > 0).then_some(size)
             }
             "send-buffer-size" => o.send_buffer_size = buffer_size(d, &option, v)?,
+            "body-buffer-size" => {
+                o.body_buffer_size = number(d, &option, v)?;
+                if o.body_buffer_size > MAX_BODY_BUFFER_SIZE {
+                    return Err(format!(
+                        "{d}: body-buffer-size={} is more than {MAX_BODY_BUFFER_SIZE}",
+                        o.body_buffer_size
+                    ));
+                }
+            }
             "receive-buffer-size" => o.receive_buffer_size = buffer_size(d, &option, v)?,
             "header-buffer-size" => {
                 o.header_buffer_size = number(d, &option, v)?;
@@ -335,6 +361,26 @@ mod tests {
             (None, None, None)
         );
         assert_eq!(o.display_name(), None);
+        assert_eq!(o.interrupt_timeout, None);
+        assert_eq!(o.body_buffer_size, 256 << 10);
+    }
+
+    #[test]
+    fn interrupt_timeout_and_body_buffer_size() {
+        let o = parse(
+            "WSGIDaemonProcess",
+            "app request-timeout=5 interrupt-timeout=10 body-buffer-size=0",
+        )
+        .unwrap();
+        assert_eq!(o.interrupt_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(o.body_buffer_size, 0);
+        let o = parse("WSGIDaemonProcess", "app interrupt-timeout=0").unwrap();
+        assert_eq!(o.interrupt_timeout, None);
+        assert!(
+            parse("WSGIDaemonProcess", "app body-buffer-size=67108865")
+                .unwrap_err()
+                .contains("body-buffer-size=67108865 is more than 67108864")
+        );
     }
 
     #[test]

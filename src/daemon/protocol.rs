@@ -54,6 +54,7 @@ mod kind {
     pub const REJECT: u8 = 10;
     pub const HELLO: u8 = 11;
     pub const GO: u8 = 12;
+    pub const WELCOME: u8 = 13;
 }
 
 /// Length of the secret a `Hello` carries.
@@ -112,6 +113,10 @@ pub enum Frame {
     /// child → daemon, after each `Head`: read by the daemon only when the
     /// application starts.
     Go,
+    /// daemon → child, once the `Hello` is proven: the daemon process's
+    /// pid (the kernel's peer credentials on the child's side name the
+    /// process that made the listening socket, the Apache parent).
+    Welcome(u32),
 }
 
 /// Why bytes could not be decoded.
@@ -175,7 +180,7 @@ impl std::error::Error for DecodeError {}
 fn max_payload(kind: u8) -> Result<usize, DecodeError> {
     Ok(match kind {
         kind::HEAD => MAX_HEAD,
-        kind::READ => 4,
+        kind::READ | kind::WELCOME => 4,
         kind::BODY | kind::DATA => MAX_CHUNK,
         kind::BODY_ERROR => MAX_MESSAGE,
         kind::FAIL => MAX_MESSAGE + 2,
@@ -271,6 +276,10 @@ pub fn encode(frame: &Frame, out: &mut Vec<u8>) {
         Frame::Cut => frame_header(out, kind::CUT, 0),
         Frame::Reject => frame_header(out, kind::REJECT, 0),
         Frame::Go => frame_header(out, kind::GO, 0),
+        Frame::Welcome(pid) => {
+            frame_header(out, kind::WELCOME, 4);
+            out.extend_from_slice(&pid.to_be_bytes());
+        }
         Frame::Hello(secret) => {
             frame_header(out, kind::HELLO, secret.len());
             out.extend_from_slice(secret);
@@ -421,6 +430,7 @@ fn decode_payload(kind: u8, payload: &[u8]) -> Result<Frame, DecodeError> {
         kind::CUT => Frame::Cut,
         kind::REJECT => Frame::Reject,
         kind::GO => Frame::Go,
+        kind::WELCOME => Frame::Welcome(f.u32()?),
         kind::HELLO => Frame::Hello(f.take(payload.len())?.to_vec()),
         kind::FAIL => {
             let status = valid_status(f.u16()?)?;
@@ -611,6 +621,7 @@ mod tests {
             Frame::Reject,
             Frame::Hello(vec![0xa5; SECRET_LEN]),
             Frame::Go,
+            Frame::Welcome(4242),
         ]
     }
 

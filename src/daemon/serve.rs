@@ -155,6 +155,8 @@ pub struct Server {
     wedged: AtomicBool,
     /// The GIL heartbeat thread has stopped using Python.
     heartbeat_done: AtomicBool,
+    /// Requests that ran out of memory, as last seen.
+    memory_errors: AtomicU64,
     parent: libc::pid_t,
 }
 
@@ -184,6 +186,7 @@ impl Server {
             gil_heartbeat_ms: AtomicU64::new(0),
             wedged: AtomicBool::new(false),
             heartbeat_done: AtomicBool::new(false),
+            memory_errors: AtomicU64::new(0),
             // SAFETY: reading the parent pid.
             parent: unsafe { libc::getppid() },
         })
@@ -395,7 +398,16 @@ impl Server {
     fn request_thread(self: Arc<Server>, connections: &Connections) {
         loop {
             if matches!(self.state().phase, Phase::Stopping { .. }) {
-                return;
+                // Connections waiting on the group's socket are closed
+                // unread, so that Apache's children offer their requests
+                // again (to a sibling, a replacement, or after a restart
+                // the new generation) instead of waiting on a process
+                // that will never take them.
+                match connections.wait(100) {
+                    Ready::Listener => drop(connections.accept()),
+                    Ready::Connection(..) | Ready::Nothing => {}
+                }
+                continue;
             }
             let (stream, standing, first) = match connections.wait(100) {
                 Ready::Nothing => continue,
@@ -458,7 +470,10 @@ impl Server {
         match stream.try_read_frame_exact() {
             Ok(None) => Proof::NotYet(stream),
             Ok(Some(Frame::Hello(offered))) if self.secret.matches(&offered) => {
-                Proof::Proven(stream)
+                match stream.write_frame(&Frame::Welcome(std::process::id())) {
+                    Ok(()) => Proof::Proven(stream),
+                    Err(_) => Proof::Refused,
+                }
             }
             Ok(Some(Frame::Hello(_))) => refuse("it offered the wrong secret"),
             Ok(Some(_)) => refuse("it did not open with the group's secret"),
@@ -497,6 +512,26 @@ impl Server {
                 if pids.len() > shown.len() { ", ..." } else { "" }
             ),
         );
+    }
+
+    /// A process with a memory limit whose request ran out of memory is
+    /// restarted gracefully: its heap is likely fragmented or leaking, and
+    /// every later request would meet the same limit.
+    fn recycle_after_memory_error(&self) {
+        let options = &self.group.options;
+        if options.memory_limit.is_none() && options.virtual_memory_limit.is_none() {
+            return;
+        }
+        let seen = crate::wsgi::run::memory_errors();
+        if seen > self.memory_errors.swap(seen, Ordering::Relaxed) {
+            self.note(StopReason::MemoryLimit);
+            let mut state = self.state();
+            self.graceful(
+                &mut state,
+                options.graceful_timeout,
+                "a request ran out of memory (memory-limit), restarting",
+            );
+        }
     }
 
     /// Whether this process runs clearly more requests than the least busy
@@ -550,6 +585,7 @@ impl Server {
         if let Some(board) = &self.group.board {
             board.leave(self.number);
         }
+        self.recycle_after_memory_error();
         self.activity.touch();
         let mut state = self.state();
         state.in_flight = state.in_flight.saturating_sub(1);
@@ -816,7 +852,14 @@ impl Server {
             python_embed::threads::with_main_interpreter(|_| {});
             self.gil_heartbeat_ms
                 .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-            std::thread::sleep(Duration::from_millis(250));
+            // Woken at once when the process begins to stop, which waits
+            // for this thread to leave Python alone.
+            let state = self.state();
+            let _ = self
+                .changed
+                .wait_timeout_while(state, Duration::from_millis(250), |state| {
+                    !matches!(state.phase, Phase::Stopping { .. })
+                });
         }
         self.heartbeat_done.store(true, Ordering::SeqCst);
         self.changed.notify_all();

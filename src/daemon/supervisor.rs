@@ -425,6 +425,7 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             // signal its process group, and a child relaying a request to
             // a daemon waits for it, so the daemons are stopped here and
             // not only when the configuration pool is cleared afterwards.
+            directory::announce_hard_stop();
             match slot.stop_asked {
                 None => {
                     slot.stop_asked = Some(Instant::now());
@@ -432,7 +433,7 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
                     unsafe { libc::kill(pid, libc::SIGTERM) };
                 }
                 Some(asked) if asked.elapsed() >= STOP_WAIT => {
-                    kill_and_reap(pid);
+                    kill_and_reap(slot);
                     // SAFETY: unregistering our own registration.
                     unsafe { ap::apr_proc_other_child_unregister(data) };
                     slot.alive = false;
@@ -444,25 +445,51 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
     }
 }
 
-/// Ends one of our daemon processes that did not stop in time.
-fn kill_and_reap(pid: libc::pid_t) {
-    // SAFETY: signalling and reaping our own child process.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-        libc::waitpid(pid, std::ptr::null_mut(), 0);
+/// A wait status decoded as httpd passes it: the exit code, or the signal.
+fn decoded(status: libc::c_int) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
     }
 }
 
-fn process_gone(pid: libc::pid_t) -> bool {
+/// Records on the group's board that the slot's process was reaped here
+/// (not by httpd), so that an Apache child waiting to say why its request
+/// died is told at once.
+fn record_reaped(slot: &Slot, status: i32) {
+    if let Some(board) = &slot.group.board {
+        board.record_death(slot.number, slot.process.pid, status);
+    }
+}
+
+/// Ends one of our daemon processes that did not stop in time.
+fn kill_and_reap(slot: &Slot) {
+    let mut status = 0;
+    // SAFETY: signalling and reaping our own child process.
+    let reaped = unsafe {
+        libc::kill(slot.process.pid, libc::SIGKILL);
+        libc::waitpid(slot.process.pid, &mut status, 0)
+    };
+    if reaped == slot.process.pid {
+        record_reaped(slot, decoded(status));
+    }
+}
+
+/// Reaps the slot's process if it has exited (or is not ours to wait for).
+fn process_gone(slot: &Slot) -> bool {
     let mut status = 0;
     // SAFETY: reaping our own child without blocking.
-    let rv = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    rv == pid || rv < 0
+    let rv = unsafe { libc::waitpid(slot.process.pid, &mut status, libc::WNOHANG) };
+    if rv == slot.process.pid {
+        record_reaped(slot, decoded(status));
+    }
+    rv == slot.process.pid || rv < 0
 }
 
 unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t {
     let now = Instant::now();
-    let mut remaining: Vec<(libc::pid_t, Instant)> = Vec::new();
+    let mut remaining: Vec<(&Slot, Instant)> = Vec::new();
     for slot in slots() {
         // SAFETY: slots live in the pool being cleared; their cleanups run
         // after this one, which was registered after them.
@@ -475,18 +502,18 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
             unsafe { libc::kill(slot.process.pid, libc::SIGTERM) };
             now
         });
-        remaining.push((slot.process.pid, asked + STOP_WAIT));
+        remaining.push((slot, asked + STOP_WAIT));
     }
     loop {
-        remaining.retain(|(pid, _)| !process_gone(*pid));
+        remaining.retain(|(slot, _)| !process_gone(slot));
         let now = Instant::now();
         if remaining.iter().all(|(_, deadline)| *deadline <= now) {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    for (pid, _) in &remaining {
-        kill_and_reap(*pid);
+    for (slot, _) in &remaining {
+        kill_and_reap(slot);
     }
     for group in groups::all() {
         if let Some(board) = &group.board {

@@ -97,6 +97,7 @@ pub fn dispatch(
                         "Exception occurred processing WSGI script '{script}'."
                     )),
                 );
+                super::run::note_if_memory_error(py);
                 for line in take_traceback_lines(py) {
                     log.log(Level::Error, &line);
                 }

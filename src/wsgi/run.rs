@@ -104,8 +104,25 @@ impl<'py> RequestObjects<'py> {
     }
 }
 
+static MEMORY_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests of this process ended in a `MemoryError` the
+/// application did not handle (a daemon process with a memory limit
+/// restarts after one).
+pub fn memory_errors() -> u64 {
+    MEMORY_ERRORS.load(Ordering::Relaxed)
+}
+
+/// Counts the pending exception if it is a `MemoryError`.
+pub fn note_if_memory_error(py: Python<'_>) {
+    if python_embed::raised::exception_matches::<pyo3::exceptions::PyMemoryError>(py) {
+        MEMORY_ERRORS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Logs the current Python exception with its traceback, as mod_wsgi does.
 fn log_exception(py: Python<'_>, exchange: &Exchange, script: &str) {
+    note_if_memory_error(py);
     exchange.log(
         Level::Error,
         &format!(

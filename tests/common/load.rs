@@ -89,10 +89,15 @@ impl LoadReport {
             self.samples.len(),
             self.idle_closes
         );
-        if let Some(slowest) = self.slowest() {
+        let mut by_time: Vec<&Sample> = self.samples.iter().collect();
+        by_time.sort_by_key(|s| std::cmp::Reverse(s.took));
+        for (i, slow) in by_time.iter().take(5).enumerate() {
             text.push_str(&format!(
-                "; slowest {:?} at {:?} ({:?})",
-                slowest.took, slowest.at, slowest.outcome
+                "{} {:?} at {:?} ({:?})",
+                if i == 0 { "; slowest" } else { "," },
+                slow.took,
+                slow.at,
+                slow.outcome
             ));
         }
         for failure in self.failures().iter().take(40) {
