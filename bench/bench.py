@@ -92,8 +92,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def httpd_conf(root, port, implementation, mode, venv):
-    module = OURS if implementation == "ours" else REFERENCE
+def httpd_conf(root, port, implementation, mode, venv, ours=OURS):
+    module = ours if implementation == "ours" else REFERENCE
     lines = [
         f'ServerRoot "{root}"',
         "ServerName 127.0.0.1",
@@ -146,7 +146,7 @@ def httpd_conf(root, port, implementation, mode, venv):
 class Server:
     """One private Apache with one of the two modules."""
 
-    def __init__(self, implementation, mode, venv):
+    def __init__(self, implementation, mode, venv, ours=OURS):
         self.root = Path(tempfile.mkdtemp(prefix="mod_wsgi-bench-"))
         os.chmod(self.root, 0o755)
         for sub in ["run", "logs"]:
@@ -160,7 +160,7 @@ class Server:
             (self.root / f"{workload}.lua").write_text(spec.request_lua + HISTOGRAM_LUA)
         self.port = free_port()
         self.conf = self.root / "httpd.conf"
-        self.conf.write_text(httpd_conf(self.root, self.port, implementation, mode, venv))
+        self.conf.write_text(httpd_conf(self.root, self.port, implementation, mode, venv, ours))
         self.parent = None
 
     def apache(self, action):
@@ -334,7 +334,7 @@ def check_response(server, workload):
 
 
 def measure(implementation, mode, workload, venv, args):
-    server = Server(implementation, mode, venv)
+    server = Server(implementation, mode, venv, args.ours)
     try:
         server.start()
         check_response(server, workload)
@@ -384,7 +384,8 @@ def report(results, args, started):
         "",
         f"- Date: {started:%Y-%m-%d %H:%M} UTC",
         f"- Machine: {machine()}",
-        f"- Commit: {commit()}",
+        f"- Commit: {commit()}"
+        + ("" if args.ours == OURS else f"; this module measured from {args.ours}"),
         f"- Apache: {apache_version()}, event MPM; reference: Debian's "
         "libapache2-mod-wsgi-py3 4.9.4; Python "
         f"{platform.python_version()} (Debian's)",
@@ -511,6 +512,9 @@ def main():
                         help="comma-separated subset of " + ",".join(WORKLOADS))
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--output", default=str(REPO / "bench" / "RESULTS.md"))
+    parser.add_argument("--ours", type=Path, default=OURS,
+                        help="this module's build to measure (e.g. an older one, to see what "
+                             "a change costs)")
     args = parser.parse_args()
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.modes = [m for m in args.modes.split(",") if m]
@@ -522,7 +526,7 @@ def main():
             parser.error(f"unknown mode {mode}")
     if os.geteuid() != 0:
         parser.error("run as root: Apache starts as root and switches to www-data")
-    for path in [OURS, REFERENCE]:
+    for path in [args.ours, REFERENCE]:
         if not path.exists():
             parser.error(f"{path} is missing (bench/run.sh builds and installs it)")
 

@@ -256,3 +256,121 @@ fn a_process_out_of_memory_is_recycled() {
     });
     assert!(replaced, "{}", apache.error_log());
 }
+
+/// interrupt-timeout (mod_wsgi 6.0): a request over request-timeout gets
+/// `mod_wsgi.RequestTimeout` in its own thread; one that unwinds is
+/// answered 504 and the process and its other requests go on. Its stack
+/// is logged first.
+#[test]
+fn interrupt_timeout_ends_only_the_request() {
+    let apache = site("processes=1 threads=1 request-timeout=1 interrupt-timeout=5");
+    let pid: i32 = apache.get("/crash").text().parse().unwrap();
+    let sent = Instant::now();
+    let response = apache.get("/crash?burn=20");
+    let took = sent.elapsed();
+    assert_eq!(response.status, 504, "{response:?}\n{}", apache.error_log());
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    let log = apache.error_log();
+    let line = the_log_line(
+        &log,
+        "request-timeout (1 s) reached, interrupting it (interrupt-timeout 5 s): thread 0x",
+    )
+    .unwrap_or_else(|| panic!("no interruption logged:\n{log}"));
+    assert!(line.contains("running GET /crash?burn=20 for 1."), "{line}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("crash_app.wsgi\", line") && l.contains("in application")),
+        "no stack:\n{log}"
+    );
+    assert!(
+        log.contains("mod_wsgi.RequestTimeout"),
+        "no traceback:\n{log}"
+    );
+    // The same process goes on serving.
+    let again: i32 = apache.get("/crash").text().parse().unwrap();
+    assert_eq!(again, pid, "the process was replaced:\n{log}");
+    assert!(!log.contains("request time limit exceeded"), "{log}");
+}
+
+/// A request that does not unwind within interrupt-timeout (it sits in a
+/// C call) ends the process as request-timeout alone would, with the
+/// stacks of the running requests logged first.
+#[test]
+fn a_request_that_ignores_the_interruption_ends_the_process() {
+    let apache = site("processes=1 threads=1 request-timeout=1 interrupt-timeout=1");
+    let pid: i32 = apache.get("/crash").text().parse().unwrap();
+    let sent = Instant::now();
+    let response = apache.get("/crash?sleep=30");
+    let took = sent.elapsed();
+    assert_eq!(response.status, 504, "{response:?}\n{}", apache.error_log());
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    let log = apache.error_log();
+    assert!(
+        log.contains("request-timeout (1 s) reached, interrupting it"),
+        "{log}"
+    );
+    let stopping = the_log_line(&log, "stopping (request-timeout of 1 s): thread 0x")
+        .unwrap_or_else(|| panic!("no stacks before stopping:\n{log}"));
+    assert!(
+        stopping.contains("running GET /crash?sleep=30 for "),
+        "{stopping}"
+    );
+    assert!(
+        log.contains(&format!(
+            "Daemon process 'wsgi-test' pid {pid} ended the request because request-timeout \
+             (1 s) was reached while running GET /crash?sleep=30 after "
+        )),
+        "{log}"
+    );
+    let replaced = wait_until(Duration::from_secs(15), || {
+        let response = apache.get("/crash");
+        response.status == 200 && response.text().parse::<i32>().ok() != Some(pid)
+    });
+    assert!(replaced, "{}", apache.error_log());
+}
+
+/// Without interrupt-timeout, request-timeout ends the process and logs
+/// the stack of every running request first (as mod_wsgi 4.9.4 does);
+/// deadlock-timeout does the same, reading the stacks without the GIL.
+#[test]
+fn timeouts_that_end_the_process_log_the_running_stacks() {
+    let apache = site("processes=1 threads=1 request-timeout=1");
+    let response = apache.get("/crash?sleep=30");
+    assert_eq!(response.status, 504, "{response:?}\n{}", apache.error_log());
+    let log = apache.error_log();
+    let line = the_log_line(&log, "stopping (request-timeout of 1 s): thread 0x")
+        .unwrap_or_else(|| panic!("no stacks:\n{log}"));
+    assert!(
+        line.contains("running GET /crash?sleep=30 for 1."),
+        "{line}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("crash_app.wsgi\", line") && l.contains("in application")),
+        "{log}"
+    );
+    drop(apache);
+
+    let apache = site("processes=1 threads=2 deadlock-timeout=1");
+    let response = apache.get("/crash?work=8000000");
+    assert!(
+        (500..600).contains(&response.status),
+        "{response:?}\n{}",
+        apache.error_log()
+    );
+    let log = apache.error_log();
+    let line = the_log_line(
+        &log,
+        "stopping (the GIL was held for over deadlock-timeout, 1 s): thread 0x",
+    )
+    .unwrap_or_else(|| panic!("no stacks:\n{log}"));
+    assert!(
+        line.contains("running GET /crash?work=8000000 for "),
+        "{line}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("crash_app.wsgi\", line") && l.contains("in application")),
+        "{log}"
+    );
+}

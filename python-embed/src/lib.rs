@@ -16,6 +16,7 @@ pub mod modules;
 pub mod objects;
 pub mod raised;
 pub mod settings;
+pub mod stacks;
 pub mod threads;
 
 pub use pyo3;

@@ -183,13 +183,20 @@ pub unsafe fn forward(
 }
 
 /// The request body's length from Content-Length; `None` when it is
-/// chunked (the handler refused any other framing before).
+/// chunked (the handler refused any other framing before). A request
+/// that expects `100 Continue` counts as having none to read ahead: the
+/// interim response goes out only when the application reads the body,
+/// and not at all when it answers without it.
 ///
 /// # Safety
 /// `r` must be the live request being handled.
 unsafe fn body_length(r: *const ap::request_rec) -> Option<u64> {
     // SAFETY: per the contract; headers_in lives as long as the request.
     let headers = unsafe { (*r).headers_in };
+    // SAFETY: as above.
+    if unsafe { (*r).expecting_100 } != 0 {
+        return Some(0);
+    }
     // SAFETY: as above.
     if unsafe { crate::apache::table::get(headers, "Transfer-Encoding") }.is_some() {
         return None;

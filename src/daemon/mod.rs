@@ -18,3 +18,4 @@ pub mod secret;
 pub mod serve;
 pub mod socket;
 pub mod supervisor;
+pub mod timeouts;

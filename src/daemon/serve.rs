@@ -18,6 +18,7 @@ use super::groups::DaemonGroup;
 use super::protocol::{Frame, RequestHead};
 use super::secret::Secret;
 use super::socket::{FrameStream, Peer, StreamError, peer};
+use super::timeouts::{LongRequest, interrupt, log_stacks_before_stop};
 use crate::apache::log;
 use crate::process;
 use crate::wsgi::backend::Level;
@@ -25,6 +26,13 @@ use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::environ::CgiEnviron;
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
+
+/// Requests to raise `mod_wsgi.RequestTimeout` in.
+struct Interruption {
+    limit: Duration,
+    grace: Duration,
+    targets: Vec<LongRequest>,
+}
 
 /// What a new connection's first bytes showed.
 enum Proof {
@@ -55,6 +63,24 @@ struct Active {
     /// The request's connection; valid while the entry exists (the serving
     /// thread removes it before closing or parking the connection).
     connection: RawFd,
+    /// The thread serving it (`threading.get_ident()`).
+    thread: u64,
+    /// E.g. "GET /x?y", for the log.
+    what: String,
+    application_group: String,
+    /// When `mod_wsgi.RequestTimeout` was raised in it (interrupt-timeout).
+    interrupted: Option<Instant>,
+}
+
+impl Active {
+    fn long_request(&self, now: Instant) -> LongRequest {
+        LongRequest {
+            thread: self.thread,
+            what: self.what.clone(),
+            application_group: self.application_group.clone(),
+            running_for: now - self.started,
+        }
+    }
 }
 
 struct State {
@@ -157,6 +183,10 @@ pub struct Server {
     heartbeat_done: AtomicBool,
     /// Requests that ran out of memory, as last seen.
     memory_errors: AtomicU64,
+    /// Interruptions sent to the interrupter thread and not done yet (it
+    /// uses Python).
+    interrupting: std::sync::atomic::AtomicUsize,
+    interrupter: Mutex<Option<std::sync::mpsc::Sender<Interruption>>>,
     parent: libc::pid_t,
 }
 
@@ -187,6 +217,8 @@ impl Server {
             wedged: AtomicBool::new(false),
             heartbeat_done: AtomicBool::new(false),
             memory_errors: AtomicU64::new(0),
+            interrupting: std::sync::atomic::AtomicUsize::new(0),
+            interrupter: Mutex::new(None),
             // SAFETY: reading the parent pid.
             parent: unsafe { libc::getppid() },
         })
@@ -272,6 +304,17 @@ impl Server {
                 self.log(Level::Error, &format!("Cannot start a request thread: {e}"));
             }
         }
+        if self.group.options.interrupt_timeout.is_some() {
+            let (sender, jobs) = std::sync::mpsc::channel();
+            let server = self.clone();
+            if std::thread::Builder::new()
+                .name("wsgi-interrupt".into())
+                .spawn(move || server.interrupter(jobs))
+                .is_ok()
+            {
+                *self.interrupter.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+            }
+        }
         {
             let server = self.clone();
             let connections = connections.clone();
@@ -291,11 +334,14 @@ impl Server {
         finished && self.wait_for_heartbeat()
     }
 
-    /// Waits (briefly) for the GIL heartbeat thread to stop using Python.
+    /// Waits (briefly) for the GIL heartbeat thread, and any thread raising
+    /// `mod_wsgi.RequestTimeout`, to stop using Python.
     fn wait_for_heartbeat(&self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut state = self.state();
-        while !self.heartbeat_done.load(Ordering::SeqCst) {
+        while !self.heartbeat_done.load(Ordering::SeqCst)
+            || self.interrupting.load(Ordering::SeqCst) > 0
+        {
             let now = Instant::now();
             if now >= deadline {
                 return false;
@@ -514,6 +560,67 @@ impl Server {
         );
     }
 
+    /// Raises `mod_wsgi.RequestTimeout` in the requests over `limit` that
+    /// were not interrupted yet, on a thread of its own (it needs the GIL,
+    /// which the monitor must not wait for).
+    fn interrupt_requests_over(
+        self: &Arc<Server>,
+        state: &mut State,
+        now: Instant,
+        limit: Duration,
+        grace: Duration,
+    ) {
+        let mut targets = Vec::new();
+        for active in state.active.values_mut() {
+            if active.interrupted.is_none() && now - active.started > limit {
+                active.interrupted = Some(now);
+                targets.push(active.long_request(now));
+            }
+        }
+        if targets.is_empty() {
+            return;
+        }
+        self.interrupting.fetch_add(1, Ordering::SeqCst);
+        let job = Interruption {
+            limit,
+            grace,
+            targets,
+        };
+        let sent = self
+            .interrupter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|sender| sender.send(job).is_ok());
+        if !sent {
+            self.interrupting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Runs interruptions on a thread of its own. The thread attaches to
+    /// Python at once, while the GIL is free: a thread that first asks for
+    /// the GIL does so in the main interpreter, and CPython 3.11 only asks
+    /// the holder to let go when it runs in the same interpreter, so a
+    /// request spinning in a sub-interpreter would never let it in. Asking
+    /// later from the request's own interpreter works.
+    fn interrupter(self: Arc<Server>, jobs: std::sync::mpsc::Receiver<Interruption>) {
+        python_embed::threads::with_main_interpreter(|_| {});
+        for job in jobs {
+            // Python may be finalised once the process stops.
+            if !matches!(self.state().phase, Phase::Stopping { .. }) {
+                interrupt(
+                    &|level, line| self.log(level, line),
+                    self.group.name(),
+                    job.limit,
+                    job.grace,
+                    &job.targets,
+                );
+            }
+            self.interrupting.fetch_sub(1, Ordering::SeqCst);
+            self.changed.notify_all();
+        }
+    }
+
     /// A process with a memory limit whose request ran out of memory is
     /// restarted gracefully: its heap is likely fragmented or leaking, and
     /// every later request would meet the same limit.
@@ -638,11 +745,22 @@ impl Server {
             }
             let id = state.next_id;
             state.next_id += 1;
+            let text = |name: &str| {
+                head.vars
+                    .get(name)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
             state.active.insert(
                 id,
                 Active {
                     started: Instant::now(),
                     connection: stream.stream().as_raw_fd(),
+                    // SAFETY: pthread_self has no preconditions.
+                    thread: unsafe { libc::pthread_self() } as u64,
+                    what: format!("{} {}", text("REQUEST_METHOD"), text("REQUEST_URI")),
+                    application_group: text("mod_wsgi.application_group"),
+                    interrupted: None,
                 },
             );
             id
@@ -732,11 +850,16 @@ impl Server {
                 );
                 false
             }
-            Completion::Failed => {
+            Completion::Failed | Completion::TimedOut => {
+                let status = if completion == Completion::TimedOut {
+                    504
+                } else {
+                    500
+                };
                 !broken
                     && stream
                         .write_frame(&Frame::Fail {
-                            status: 500,
+                            status,
                             message: String::new(),
                         })
                         .is_ok()
@@ -776,8 +899,29 @@ impl Server {
                 } else {
                     total / threads > limit
                 };
-                if exceeded {
+                let overdue = match options.interrupt_timeout {
+                    // Without interrupt-timeout, the process stops at once.
+                    None => exceeded,
+                    Some(grace) => {
+                        if exceeded {
+                            self.interrupt_requests_over(&mut state, now, limit, grace);
+                        }
+                        state
+                            .active
+                            .values()
+                            .any(|a| a.interrupted.is_some_and(|at| now - at > grace))
+                    }
+                };
+                if overdue {
                     self.note(StopReason::RequestTimeout(limit));
+                    let running: Vec<LongRequest> =
+                        state.active.values().map(|a| a.long_request(now)).collect();
+                    log_stacks_before_stop(
+                        &|level, line| self.log(level, line),
+                        self.group.name(),
+                        &format!("stopping (request-timeout of {} s)", limit.as_secs()),
+                        &running,
+                    );
                     for active in state.active.values() {
                         if now - active.started > limit {
                             // The Apache child sees the connection end at once
@@ -833,6 +977,17 @@ impl Server {
             {
                 self.wedged.store(true, Ordering::SeqCst);
                 self.note(StopReason::DeadlockTimeout(limit));
+                let running: Vec<LongRequest> =
+                    state.active.values().map(|a| a.long_request(now)).collect();
+                log_stacks_before_stop(
+                    &|level, line| self.log(level, line),
+                    self.group.name(),
+                    &format!(
+                        "stopping (the GIL was held for over deadlock-timeout, {} s)",
+                        limit.as_secs()
+                    ),
+                    &running,
+                );
                 self.stop(
                     &mut state,
                     "Python GIL deadlock suspected (deadlock-timeout), stopping process",

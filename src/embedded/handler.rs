@@ -320,6 +320,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
         match completion {
             Completion::Responded => ap::OK as c_int,
             Completion::Failed | Completion::RestartRequired => INTERNAL_ERROR,
+            Completion::TimedOut => ap::HTTP_GATEWAY_TIME_OUT as c_int,
         }
     }
 }

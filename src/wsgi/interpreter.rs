@@ -139,7 +139,13 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
     if setup.restrict_signal {
         restrict_signal(py, &types.signal_intercept(py))?;
     }
-    python_module::install(py, group, &setup.facts, types.file_wrapper(py).as_any())?;
+    python_module::install(
+        py,
+        group,
+        &setup.facts,
+        types.file_wrapper(py).as_any(),
+        types.request_timeout(py).as_any(),
+    )?;
     if add_site_dirs(py, &setup.python_path).is_err() {
         super::log::log_to_server(
             super::backend::Level::Error,

@@ -23,6 +23,7 @@ pub fn install<'py>(
     application_group: &str,
     facts: &ProcessFacts,
     file_wrapper: &Bound<'py, PyAny>,
+    request_timeout: &Bound<'py, PyAny>,
 ) -> RaisedResult<Bound<'py, PyModule>> {
     let module = PyModule::new(py, "mod_wsgi").raised(py)?;
     let version = module_version();
@@ -45,6 +46,9 @@ pub fn install<'py>(
         .setattr("threads_per_process", facts.threads_per_process)
         .raised(py)?;
     module.setattr("FileWrapper", file_wrapper).raised(py)?;
+    module
+        .setattr("RequestTimeout", request_timeout)
+        .raised(py)?;
     py.import("sys")
         .and_then(|sys| sys.getattr("modules"))
         .and_then(|modules| modules.set_item("mod_wsgi", &module))

@@ -34,6 +34,9 @@ pub enum Completion {
     /// The script file changed and this process must restart before
     /// running it (daemon mode); nothing was run.
     RestartRequired,
+    /// The application was interrupted with `mod_wsgi.RequestTimeout`
+    /// before its response started: answer 504.
+    TimedOut,
 }
 
 /// Describes the request for the adapter.
@@ -206,11 +209,11 @@ fn call_application(
     let ex = || unsafe { &mut *exchange };
     let result = match started {
         Ok(result) => result,
-        Err(Raised { .. }) => return failure(py, ex(), request.script),
+        Err(Raised { .. }) => return failure(py, types, ex(), request.script),
     };
     let failed = match respond(py, types, &result, ex()) {
         Ok(()) => None,
-        Err(Raised { .. }) => Some(failure(py, ex(), request.script)),
+        Err(Raised { .. }) => Some(failure(py, types, ex(), request.script)),
     };
     close_iterable(py, &result, ex(), request.script);
     if let Some(completion) = failed {
@@ -220,7 +223,7 @@ fn call_application(
         Ok(()) => Completion::Responded,
         Err(FinishError::NotStarted) => {
             let _ = Raised::new::<PyRuntimeError>(py, "response has not been started");
-            failure(py, ex(), request.script)
+            failure(py, types, ex(), request.script)
         }
         Err(FinishError::ShortBeforeHead { declared, produced }) => {
             ex().log(
@@ -251,11 +254,14 @@ fn call_application(
 
 /// Logs the exception that ended the application; a response already
 /// under way is cut so the client sees it broken rather than complete.
-fn failure(py: Python<'_>, exchange: &mut Exchange, script: &str) -> Completion {
+fn failure(py: Python<'_>, types: &WsgiTypes, exchange: &mut Exchange, script: &str) -> Completion {
+    let timed_out = python_embed::stacks::exception_is(py, types.request_timeout(py).as_any());
     log_exception(py, exchange, script);
     if exchange.head_sent() {
         exchange.cut();
         Completion::Responded
+    } else if timed_out {
+        Completion::TimedOut
     } else {
         Completion::Failed
     }

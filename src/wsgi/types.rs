@@ -20,6 +20,9 @@ pub struct WsgiTypes {
     file_wrapper: *mut pyo3::ffi::PyObject,
     restricted: *mut pyo3::ffi::PyObject,
     signal_intercept: *mut pyo3::ffi::PyObject,
+    /// `mod_wsgi.RequestTimeout`, raised in a request's thread when its
+    /// daemon process's request-timeout and interrupt-timeout say so.
+    request_timeout: *mut pyo3::ffi::PyObject,
     pub names: Names,
 }
 
@@ -38,6 +41,12 @@ impl WsgiTypes {
             file_wrapper: create_file_wrapper_type(py)?.into_ptr(),
             restricted: create_restricted_type(py)?.into_ptr(),
             signal_intercept: create_signal_intercept_type(py)?.into_ptr(),
+            request_timeout: python_embed::stacks::new_base_exception(
+                py,
+                c"mod_wsgi.RequestTimeout",
+                c"The request ran longer than the daemon process's request-timeout.",
+            )?
+            .into_ptr(),
             names: Names::create(py)?,
         })
     }
@@ -70,5 +79,9 @@ impl WsgiTypes {
 
     pub fn signal_intercept<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
         Self::borrow(py, self.signal_intercept)
+    }
+
+    pub fn request_timeout<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.request_timeout)
     }
 }

@@ -7,6 +7,7 @@
 #   hog=MIB        fill MIB MiB of memory, wait for it to be seen, SIGKILL
 #   burn=S         use S seconds of CPU in Python
 #   allocate=MIB   allocate MIB MiB (MemoryError beyond memory-limit)
+#   sleep=S        time.sleep(S) (a C call that releases the GIL)
 # and answers its pid.
 import ctypes
 import itertools
@@ -48,6 +49,8 @@ def application(environ, start_response):
         hog = b"x" * (int(query["hog"]) << 20)
         time.sleep(0.6)
         os.kill(os.getpid(), signal.SIGKILL)
+    if "sleep" in query:
+        time.sleep(float(query["sleep"]))
     if "allocate" in query:
         block = b"x" * (int(query["allocate"]) << 20)
         del block
