@@ -36,7 +36,7 @@ const MAX_IDLE: usize = 4;
 /// An open connection to a daemon process.
 struct DaemonConnection {
     stream: FrameStream,
-    /// The process at the other end, as the kernel recorded it.
+    /// The process at the other end, from its `Welcome` (0 until then).
     pid: i32,
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::protocol::{
     DecodeError, Decoder, FRAME_HEADER, Frame, RequestHead, encode, encode_chunk, encode_head,
@@ -72,15 +72,6 @@ pub fn create_listener(path: &Path, backlog: u32, owner: u32) -> Result<RawFd, S
     }
 }
 
-/// Why a connection to a daemon could not be made.
-#[derive(Debug)]
-pub enum ConnectError {
-    /// Nothing accepted in time (no socket yet, backlog full): 503.
-    Unavailable(String),
-    /// Connecting is not allowed (permissions): 503 too, logged as such.
-    Refused(String),
-}
-
 /// One attempt to connect to a daemon socket.
 pub fn connect_once(path: &Path) -> io::Result<UnixStream> {
     let (address, length) =
@@ -123,36 +114,6 @@ pub fn retry_pause(elapsed: Duration) -> Duration {
         Duration::from_millis(125)
     } else {
         Duration::from_secs(1)
-    }
-}
-
-/// Connects to a daemon socket, retrying while it does not exist, refuses
-/// or has a full backlog, for up to `timeout`.
-pub fn connect(path: &Path, timeout: Duration) -> Result<UnixStream, ConnectError> {
-    let started = Instant::now();
-    let mut attempts = 0u32;
-    loop {
-        attempts += 1;
-        match connect_once(path) {
-            Ok(stream) => return Ok(stream),
-            Err(error) if worth_retrying(&error) => {
-                let elapsed = started.elapsed();
-                if elapsed >= timeout {
-                    return Err(ConnectError::Unavailable(format!(
-                        "{} after {attempts} attempts over {:.1} s: {error}",
-                        path.display(),
-                        elapsed.as_secs_f64()
-                    )));
-                }
-                std::thread::sleep(retry_pause(elapsed).min(timeout - elapsed));
-            }
-            Err(error) => {
-                return Err(ConnectError::Refused(format!(
-                    "{}: {error}",
-                    path.display()
-                )));
-            }
-        }
     }
 }
 
@@ -447,6 +408,52 @@ mod tests {
         assert!(matches!(b.read_frame(), Err(StreamError::Closed)));
     }
 
+    /// The fact the daemon relies on to leave a request it has not started
+    /// for another process: reading a frame exactly leaves what follows in
+    /// the socket, and a socket closed with bytes unread resets its peer,
+    /// while one closed with nothing unread ends it.
+    #[test]
+    fn exact_reads_leave_the_go_and_unread_bytes_reset_the_peer() {
+        let head = RequestHead {
+            head_request: false,
+            script_mtime: None,
+            vars: crate::wsgi::environ::CgiEnviron::from_pairs([("REQUEST_METHOD", &b"GET"[..])]),
+        };
+        for read_go in [false, true] {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut a = FrameStream::new(a, Some(Duration::from_secs(5))).unwrap();
+            let mut b = FrameStream::new(b, Some(Duration::from_secs(5))).unwrap();
+            a.write_opening(Some(&[7; 32]), &head).unwrap();
+            assert_eq!(b.read_frame_exact().unwrap(), Frame::Hello(vec![7; 32]));
+            assert!(matches!(b.read_frame_exact().unwrap(), Frame::Head(_)));
+            assert_eq!(b.pending(), 0, "nothing beyond the head was read");
+            if read_go {
+                assert_eq!(b.try_read_frame_exact().unwrap(), Some(Frame::Go));
+            }
+            drop(b);
+            match a.read_frame() {
+                Err(StreamError::Reset) => assert!(!read_go, "reset after Go was read"),
+                Err(StreamError::Closed) => assert!(read_go, "closed with Go unread"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn incomplete_frames_wait_without_blocking() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut b = FrameStream::new(b, Some(Duration::from_secs(5))).unwrap();
+        let mut bytes = Vec::new();
+        crate::daemon::protocol::encode(&Frame::Hello(vec![1; 32]), &mut bytes);
+        (&a).write_all(&bytes[..10]).unwrap();
+        assert_eq!(b.try_read_frame_exact().unwrap(), None);
+        (&a).write_all(&bytes[10..]).unwrap();
+        assert_eq!(
+            b.try_read_frame_exact().unwrap(),
+            Some(Frame::Hello(vec![1; 32]))
+        );
+    }
+
     #[test]
     fn reads_time_out() {
         let (_a, b) = UnixStream::pair().unwrap();
@@ -465,7 +472,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
-        let client = connect(&path, Duration::from_secs(1)).unwrap();
+        let client = connect_once(&path).unwrap();
         // SAFETY: fd is the listener made above; accept returns a new socket.
         let accepted = unsafe { libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut()) };
         assert!(accepted >= 0);
@@ -481,13 +488,12 @@ mod tests {
     }
 
     #[test]
-    fn connecting_to_nothing_gives_up_after_the_timeout() {
-        let started = Instant::now();
-        let result = connect(
-            Path::new("/nonexistent/mw.sock"),
-            Duration::from_millis(300),
-        );
-        assert!(matches!(result, Err(ConnectError::Unavailable(_))));
-        assert!(started.elapsed() >= Duration::from_millis(300));
+    fn missing_sockets_are_worth_retrying_and_pauses_grow() {
+        let error = connect_once(Path::new("/nonexistent/mw.sock")).unwrap_err();
+        assert!(worth_retrying(&error), "{error}");
+        let denied = io::Error::from_raw_os_error(libc::EACCES);
+        assert!(!worth_retrying(&denied));
+        assert_eq!(retry_pause(Duration::ZERO), Duration::from_millis(125));
+        assert_eq!(retry_pause(Duration::from_secs(3)), Duration::from_secs(1));
     }
 }
