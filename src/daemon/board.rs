@@ -235,23 +235,9 @@ impl GroupBoard {
     /// be mapped (the group then runs without balancing or death reports).
     pub fn new(processes: usize) -> Option<GroupBoard> {
         let processes = processes.max(1);
-        let length = processes * word::COUNT * std::mem::size_of::<AtomicU64>();
-        // SAFETY: an anonymous shared mapping, zero-filled by the kernel.
-        let memory = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                length,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if memory == libc::MAP_FAILED {
-            return None;
-        }
+        let words = super::shared_words::map(processes * word::COUNT).ok()?;
         Some(GroupBoard {
-            words: memory.cast(),
+            words: words.as_ptr(),
             processes,
         })
     }
@@ -404,13 +390,10 @@ impl GroupBoard {
     /// # Safety
     /// No process may use the board afterwards.
     pub unsafe fn unmap(&self) {
-        // SAFETY: per the contract; the mapping was made by `new`.
-        unsafe {
-            libc::munmap(
-                self.words.cast(),
-                self.processes * word::COUNT * std::mem::size_of::<AtomicU64>(),
-            )
-        };
+        if let Some(words) = std::ptr::NonNull::new(self.words) {
+            // SAFETY: per the contract; the mapping was made by `new`.
+            unsafe { super::shared_words::unmap(words, self.processes * word::COUNT) };
+        }
     }
 }
 

@@ -103,29 +103,17 @@ pub unsafe fn open(process_pool: *mut ap::apr_pool_t) -> Result<(), DirectoryErr
         TABLE.store(existing, Ordering::Release);
         return Ok(());
     }
-    let length = WORDS * std::mem::size_of::<AtomicU64>();
-    // SAFETY: an anonymous shared mapping, zero-filled; it lives as long
-    // as the parent and is inherited by its children.
-    let memory = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            length,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if memory == libc::MAP_FAILED {
-        return Err(DirectoryError::Map(std::io::Error::last_os_error()));
-    }
-    let base = memory.cast::<AtomicU64>();
+    // Zero-filled; it lives as long as the parent and is inherited by its
+    // children.
+    let base = super::shared_words::map(WORDS)
+        .map_err(|e| DirectoryError::Map(e.into()))?
+        .as_ptr();
     // SAFETY: the mapping holds WORDS zeroed words.
     unsafe { (*base).store(LAYOUT, Ordering::Relaxed) };
     // SAFETY: the key is 'static; the mapping outlives the pool.
     unsafe {
         ap::apr_pool_userdata_set(
-            memory.cast_const(),
+            base.cast_const().cast(),
             USERDATA_KEY.as_ptr(),
             Some(ap::apr_pool_cleanup_null),
             process_pool,
@@ -283,10 +271,10 @@ pub fn lookup(name: &str) -> Option<Route> {
 /// fork: it must not know other groups' secrets).
 pub fn forget() {
     let base = TABLE.swap(std::ptr::null_mut(), Ordering::AcqRel);
-    if !base.is_null() {
+    if let Some(base) = std::ptr::NonNull::new(base) {
         // SAFETY: the mapping made by `open`; TABLE no longer points at it
         // and this process is single-threaded here.
-        unsafe { libc::munmap(base.cast(), WORDS * std::mem::size_of::<AtomicU64>()) };
+        unsafe { super::shared_words::unmap(base, WORDS) };
     }
 }
 

@@ -16,6 +16,7 @@ pub mod request_body;
 pub mod run;
 pub mod secret;
 pub mod serve;
+pub mod shared_words;
 pub mod socket;
 pub mod supervisor;
 pub mod timeouts;
