@@ -1,6 +1,7 @@
 # A daemon-mode application that works, or dies, as the query string asks:
 #   work=US        hold the GIL for US microseconds, noting in marks/log
-#                  when the work started (S) and ended (E), by pid
+#                  when the work started ("S <pid>-<n>"); the answer is
+#                  "<pid>-<n>"
 #   crash=segv     dereference NULL (SIGSEGV)
 #   crash=abort    abort() (SIGABRT)
 #   crash=exit     os._exit(3)
@@ -58,13 +59,13 @@ def application(environ, start_response):
         end = time.process_time() + float(query["burn"])
         while time.process_time() < end:
             pass
+    body = str(os.getpid()).encode()
     if "work" in query:
         token = "%d-%d" % (os.getpid(), next(COUNTER))
         note("S " + token)
         # A PyDLL call keeps the GIL for its whole duration.
         LIBC.usleep(int(query["work"]))
-        note("E " + token)
-    body = str(os.getpid()).encode()
+        body = token.encode()
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(body)))])
     return [body]
