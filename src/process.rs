@@ -13,13 +13,14 @@ use python_embed::threads::{is_attached, with_interpreter};
 use python_embed::{HashSeed, PythonSettings, lifecycle};
 
 use crate::apache::log;
-use crate::config::{ImportScript, ServerConfig};
+use crate::config::ServerConfig;
 use crate::wsgi::backend::Level;
 use crate::wsgi::environ::ServerFacts;
 use crate::wsgi::interpreter::{self, InterpreterSetup};
 use crate::wsgi::log::set_server_log;
 use crate::wsgi::python_module::ProcessFacts;
 use crate::wsgi::script::{OnChange, load_script};
+use wsgi_core::directives::import_script::ImportScript;
 
 static MULTITHREAD: AtomicBool = AtomicBool::new(false);
 /// WSGIRestrictEmbedded On: Apache's children never run Python.

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mod_wsgi::daemon::protocol::{Decoder, decode_all, encode};
+use wsgi_core::protocol::{Decoder, decode_all, encode};
 
 fuzz_target!(|data: &[u8]| {
     // The first byte chooses how the rest is sliced into reads.

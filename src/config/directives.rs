@@ -8,9 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
 
-use super::{
-    AliasEntry, CompiledRegex, DirConfig, ServerConfig, import_script, script_alias, values,
-};
+use wsgi_core::directives::{import_script, script_alias, values};
+
+use super::{AliasEntry, CompiledRegex, DirConfig, ServerConfig};
 use crate::apache::c_str;
 use crate::module::server_config_mut;
 
@@ -144,9 +144,9 @@ unsafe extern "C" fn daemon_process_directive(
     // SAFETY: httpd passes live arguments.
     unsafe {
         guarded(cmd, "WSGIDaemonProcess", || {
-            let options = crate::daemon::options::parse("WSGIDaemonProcess", &c_str(args))?;
+            let options = wsgi_core::daemon_options::parse("WSGIDaemonProcess", &c_str(args))?;
             let name = options.name.clone();
-            let resolve_user = |account: &crate::daemon::options::Account| {
+            let resolve_user = |account: &wsgi_core::daemon_options::Account| {
                 crate::daemon::accounts::user(account)
                     .map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))
             };
@@ -171,7 +171,7 @@ unsafe extern "C" fn daemon_process_directive(
                     .map_err(|e| format!("WSGIDaemonProcess {}: {e}", options.name))?;
             }
             for name in &options.supplementary_groups {
-                crate::daemon::accounts::group(&crate::daemon::options::Account::Name(
+                crate::daemon::accounts::group(&wsgi_core::daemon_options::Account::Name(
                     name.clone(),
                 ))
                 .map_err(|e| {
@@ -203,7 +203,7 @@ unsafe extern "C" fn restrict_process_directive(
     // SAFETY: httpd passes live arguments and our directory configuration.
     unsafe {
         guarded(cmd, "WSGIRestrictProcess", || {
-            let groups: Vec<String> = crate::config::words::words(&c_str(args))
+            let groups: Vec<String> = wsgi_core::directives::words::words(&c_str(args))
                 .into_iter()
                 .map(|g| if g == "%{GLOBAL}" { String::new() } else { g })
                 .collect();

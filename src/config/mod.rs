@@ -1,21 +1,18 @@
 //! Configuration: directive values parsed into typed structs, and how they
 //! combine (server → virtual host, and directory sections).
 //!
-//! Parsing is pure and unit-tested here; `directives` is the thin layer
-//! that httpd calls.
+//! Parsing is pure and unit-tested in `wsgi-core` (`directives`,
+//! `daemon_options`); `directives` here is the thin layer that httpd
+//! calls.
 
 pub mod directives;
-pub mod groups;
-pub mod import_script;
-pub mod script_alias;
-pub mod values;
-pub mod words;
 
 use std::path::PathBuf;
 
-pub use import_script::ImportScript;
-pub use script_alias::ScriptAlias;
-pub use values::MapHeadToGet;
+use wsgi_core::daemon_options::DaemonOptions;
+use wsgi_core::directives::import_script::ImportScript;
+use wsgi_core::directives::script_alias::ScriptAlias;
+use wsgi_core::directives::values::MapHeadToGet;
 
 /// A WSGIScriptAliasMatch regular expression compiled by httpd
 /// (`ap_pregcomp`), so its syntax is exactly httpd's; it lives in the
@@ -56,7 +53,7 @@ pub struct ServerConfig {
     /// WSGIImportScript lines of this server.
     pub import_scripts: Vec<ImportScript>,
     /// WSGIDaemonProcess groups defined in this server.
-    pub daemon_groups: Vec<crate::daemon::options::DaemonOptions>,
+    pub daemon_groups: Vec<DaemonOptions>,
     /// WSGIRestrictEmbedded (main server only).
     pub restrict_embedded: Option<bool>,
     /// WSGISocketPrefix, resolved against ServerRoot (main server only).
@@ -180,7 +177,7 @@ impl RequestConfig {
                 .application_group
                 .clone()
                 .or_else(|| dir.application_group.clone())
-                .unwrap_or_else(|| groups::RESOURCE.to_string()),
+                .unwrap_or_else(|| wsgi_core::directives::groups::RESOURCE.to_string()),
             callable_object: alias
                 .callable_object
                 .clone()

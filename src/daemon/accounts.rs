@@ -3,7 +3,7 @@
 
 use std::ffi::{CStr, CString};
 
-use super::options::Account;
+use wsgi_core::daemon_options::Account;
 
 /// A user as a daemon process runs as it.
 #[derive(Debug, Clone, PartialEq, Eq)]

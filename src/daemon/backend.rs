@@ -5,12 +5,11 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::protocol::{Frame, ResponseHead as WireHead, TRANSFER_CHUNK};
 use super::socket::{FrameStream, StreamError};
 use crate::apache::log;
-use crate::wsgi::backend::{
-    Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead,
-};
+use crate::wsgi::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog};
+use wsgi_core::protocol::ResponseHead;
+use wsgi_core::protocol::{Frame, TRANSFER_CHUNK};
 
 /// When the process last did any request I/O (for inactivity-timeout),
 /// in milliseconds since it started.
@@ -144,11 +143,7 @@ impl Backend for SocketBackend<'_> {
 
     fn set_head(&mut self, head: &ResponseHead) {
         // Goes out with the first body bytes or the end of the response.
-        self.stream.queue_frame(&Frame::ResponseHead(WireHead {
-            status: head.status,
-            status_line: head.status_line.clone(),
-            headers: head.headers.clone(),
-        }));
+        self.stream.queue_frame(&Frame::ResponseHead(head.clone()));
     }
 
     fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {

@@ -16,14 +16,14 @@ use apache_sys as ap;
 use super::directory;
 use super::groups::DaemonGroup;
 use super::lost_request::{self, Lost};
-use super::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
 use super::request_body::RequestBody;
 use super::secret::Secret;
 use super::socket::{FrameStream, StreamError, connect_once, retry_pause, worth_retrying};
 use crate::apache::log;
 use crate::embedded::backend::RequestBackend;
-use crate::wsgi::backend::{Backend, Filling, Level, ResponseHead};
-use crate::wsgi::environ::CgiEnviron;
+use crate::wsgi::backend::{Backend, Filling, Level};
+use wsgi_core::environ::CgiEnviron;
+use wsgi_core::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
 
 /// How many times a request is offered again after a daemon process
 /// rejected it or closed the connection without starting it (it was
@@ -410,11 +410,7 @@ fn relay(
                 }
             }
             Frame::ResponseHead(head) => {
-                backend.set_head(&ResponseHead {
-                    status_line: head.status_line,
-                    status: head.status,
-                    headers: head.headers,
-                });
+                backend.set_head(&head);
                 started = true;
             }
             Frame::Data(data) => {

@@ -20,8 +20,8 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
 
 use apache_sys as ap;
 
-use super::protocol::SECRET_LEN;
 use super::secret::Secret;
+use wsgi_core::protocol::SECRET_LEN;
 
 /// Most groups the table holds (a configuration with more is refused).
 pub const MAX_GROUPS: usize = 4096;

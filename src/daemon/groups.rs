@@ -10,8 +10,8 @@ use std::time::Duration;
 use apache_sys as ap;
 
 use super::board::GroupBoard;
-use super::options::DaemonOptions;
 use super::privileges::Identity;
+use wsgi_core::daemon_options::DaemonOptions;
 
 /// A server_rec pointer that can sit in the registry (only dereferenced by
 /// the process that owns the configuration, on the thread using it).

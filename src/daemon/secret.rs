@@ -7,7 +7,7 @@
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
-use super::protocol::SECRET_LEN;
+use wsgi_core::protocol::SECRET_LEN;
 
 /// 256 bits from the operating system's random source.
 #[derive(Clone)]

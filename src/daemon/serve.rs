@@ -15,7 +15,6 @@ use super::backend::{Activity, DaemonLog, SocketBackend};
 use super::board::StopReason;
 use super::connections::{Connections, PROVING_TIME, Ready, Standing};
 use super::groups::DaemonGroup;
-use super::protocol::{Frame, RequestHead};
 use super::secret::Secret;
 use super::socket::{FrameStream, Peer, StreamError, peer};
 use super::timeouts::{LongRequest, interrupt, log_stacks_before_stop};
@@ -23,9 +22,10 @@ use crate::apache::log;
 use crate::process;
 use crate::wsgi::backend::Level;
 use crate::wsgi::dispatch::{Target, dispatch};
-use crate::wsgi::environ::CgiEnviron;
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
+use wsgi_core::environ::CgiEnviron;
+use wsgi_core::protocol::{Frame, RequestHead};
 
 /// Requests to raise `mod_wsgi.RequestTimeout` in.
 struct Interruption {
@@ -1047,7 +1047,7 @@ fn cpu_time() -> Duration {
 }
 
 /// send-buffer-size= and receive-buffer-size= on a connection.
-fn set_buffer_sizes(connection: &UnixStream, options: &super::options::DaemonOptions) {
+fn set_buffer_sizes(connection: &UnixStream, options: &wsgi_core::daemon_options::DaemonOptions) {
     use std::os::fd::AsRawFd;
     for (option, size) in [
         (libc::SO_SNDBUF, options.send_buffer_size),

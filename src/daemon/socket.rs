@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::protocol::{
+use wsgi_core::protocol::{
     DecodeError, Decoder, FRAME_HEADER, Frame, RequestHead, encode, encode_chunk, encode_head,
 };
 
@@ -417,7 +417,7 @@ mod tests {
         let head = RequestHead {
             head_request: false,
             script_mtime: None,
-            vars: crate::wsgi::environ::CgiEnviron::from_pairs([("REQUEST_METHOD", &b"GET"[..])]),
+            vars: wsgi_core::environ::CgiEnviron::from_pairs([("REQUEST_METHOD", &b"GET"[..])]),
         };
         for read_go in [false, true] {
             let (a, b) = UnixStream::pair().unwrap();
@@ -444,7 +444,7 @@ mod tests {
         let (a, b) = UnixStream::pair().unwrap();
         let mut b = FrameStream::new(b, Some(Duration::from_secs(5))).unwrap();
         let mut bytes = Vec::new();
-        crate::daemon::protocol::encode(&Frame::Hello(vec![1; 32]), &mut bytes);
+        wsgi_core::protocol::encode(&Frame::Hello(vec![1; 32]), &mut bytes);
         (&a).write_all(&bytes[..10]).unwrap();
         assert_eq!(b.try_read_frame_exact().unwrap(), None);
         (&a).write_all(&bytes[10..]).unwrap();

@@ -79,7 +79,9 @@ fn children_uid() -> u32 {
     }
 }
 
-fn identity(options: &super::options::DaemonOptions) -> Result<(Identity, String), String> {
+fn identity(
+    options: &wsgi_core::daemon_options::DaemonOptions,
+) -> Result<(Identity, String), String> {
     if !parent_is_root() {
         // Apache was not started as root: user= and group= cannot apply
         // (as in mod_wsgi); the processes keep Apache's identity.
@@ -114,7 +116,7 @@ fn identity(options: &super::options::DaemonOptions) -> Result<(Identity, String
     } else {
         let mut groups = vec![gid];
         for name in &options.supplementary_groups {
-            groups.push(accounts::group(&super::options::Account::Name(
+            groups.push(accounts::group(&wsgi_core::daemon_options::Account::Name(
                 name.clone(),
             ))?);
         }
@@ -135,7 +137,10 @@ fn identity(options: &super::options::DaemonOptions) -> Result<(Identity, String
 /// it was defined in.
 unsafe fn configured(
     main: *mut ap::server_rec,
-) -> Vec<(super::options::DaemonOptions, *mut ap::server_rec)> {
+) -> Vec<(
+    wsgi_core::daemon_options::DaemonOptions,
+    *mut ap::server_rec,
+)> {
     let mut all = Vec::new();
     let mut seen: Vec<*const ServerConfig> = Vec::new();
     let mut server = main;

@@ -6,9 +6,8 @@ use std::os::fd::RawFd;
 use apache_sys as ap;
 
 use crate::apache::{log, pool, table};
-use crate::wsgi::backend::{
-    Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead,
-};
+use crate::wsgi::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog};
+use wsgi_core::protocol::ResponseHead;
 
 /// Largest last body block held back, copied, until the application is
 /// done with the request (see [`RequestBackend::finish`]).

@@ -6,21 +6,9 @@
 use apache_sys as ap;
 
 use crate::apache::{c_str, table};
-use crate::config::{MapHeadToGet, RequestConfig};
-use crate::wsgi::environ::CgiEnviron;
-
-/// Collapses runs of `/` into one, as mod_wsgi does for SCRIPT_NAME and
-/// PATH_INFO (some applications mishandle doubled slashes).
-pub fn collapse_slashes(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for &c in path {
-        if c == b'/' && out.last() == Some(&b'/') {
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
+use crate::config::RequestConfig;
+use wsgi_core::directives::values::MapHeadToGet;
+use wsgi_core::environ::{CgiEnviron, collapse_slashes};
 
 /// Whether HEAD is shown to the application as GET.
 ///
@@ -169,17 +157,5 @@ pub unsafe fn lookup_env(r: *const ap::request_rec, name: &str) -> Option<String
             .or_else(|| table::get((*r).subprocess_env, name))
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .or_else(|| std::env::var(name).ok())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::collapse_slashes;
-
-    #[test]
-    fn slashes_collapse() {
-        assert_eq!(collapse_slashes(b"//a///b/"), b"/a/b/");
-        assert_eq!(collapse_slashes(b""), b"");
-        assert_eq!(collapse_slashes(b"a"), b"a");
     }
 }

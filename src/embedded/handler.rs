@@ -10,7 +10,6 @@ use super::backend::{RequestBackend, RequestLogger};
 use super::environ::{self, WsgiKeys};
 use super::{HANDLER, HANDLER_MIME, notes};
 use crate::apache::{c_str, log, table};
-use crate::config::groups::{GroupContext, expand_callable, expand_group};
 use crate::config::{AliasOverrides, RequestConfig};
 use crate::module::dir_config;
 use crate::process;
@@ -18,6 +17,7 @@ use crate::wsgi::backend::Level;
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
+use wsgi_core::directives::groups::{GroupContext, expand_callable, expand_group};
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
@@ -197,7 +197,10 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             } else {
                 uri.len()
             };
-            String::from_utf8_lossy(&environ::collapse_slashes(&uri.as_bytes()[..end])).into_owned()
+            String::from_utf8_lossy(&wsgi_core::environ::collapse_slashes(
+                &uri.as_bytes()[..end],
+            ))
+            .into_owned()
         };
         let context = GroupContext {
             server_hostname: &hostname,

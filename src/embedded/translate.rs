@@ -10,10 +10,11 @@ use apache_sys as ap;
 
 use super::{HANDLER, notes};
 use crate::apache::{c_str, log, pool, table};
-use crate::config::script_alias::prefix_match;
-use crate::config::{AliasEntry, ScriptAlias};
+use crate::config::AliasEntry;
 use crate::module::server_config_mut;
 use crate::wsgi::backend::Level;
+use wsgi_core::directives::script_alias::ScriptAlias;
+use wsgi_core::directives::script_alias::prefix_match;
 
 /// Up to this many `$N` groups are substituted (httpd's AP_MAX_REG_MATCH).
 const MAX_MATCHES: usize = 10;

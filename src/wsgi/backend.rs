@@ -5,6 +5,8 @@
 
 use std::os::fd::RawFd;
 
+use wsgi_core::protocol::ResponseHead;
+
 pub use python_embed::objects::Filling;
 
 /// Apache's log levels that the adapter uses.
@@ -14,16 +16,6 @@ pub enum Level {
     Warning,
     Info,
     Debug,
-}
-
-/// The response head as the application gave it, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResponseHead {
-    /// The whole status line, e.g. `200 OK`.
-    pub status_line: Vec<u8>,
-    pub status: u16,
-    /// Header names and values as latin-1 bytes, in the application's order.
-    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The request body could not be read (client gone, timeout, bad chunk).

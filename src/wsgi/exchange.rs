@@ -12,7 +12,8 @@
 use pyo3::Python;
 use python_embed::threads::without_gil;
 
-use super::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog, ResponseHead};
+use super::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog};
+use wsgi_core::protocol::ResponseHead;
 
 /// The most asked of the server in one read. Each read zero-fills its
 /// buffer first, and a chunked body may arrive a few bytes at a time, so a

@@ -7,7 +7,6 @@ pub mod environ;
 pub mod exchange;
 pub mod exchange_ref;
 pub mod file_wrapper;
-pub mod headers;
 pub mod input;
 pub mod interpreter;
 pub mod log;

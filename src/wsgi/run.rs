@@ -13,7 +13,7 @@ use python_embed::raised::{clear, take_traceback_lines};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::backend::{Backend, Level, RequestLog};
-use super::environ::{CgiEnviron, RequestExtras, ServerFacts, build_environ};
+use super::environ::{RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
@@ -21,6 +21,7 @@ use super::log::{CurrentRequest, expire_log, new_log};
 use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
+use wsgi_core::environ::CgiEnviron;
 
 /// What the caller should do once the application has run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

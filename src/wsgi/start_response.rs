@@ -13,10 +13,10 @@ use python_embed::objects::{
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::backend::ResponseHead;
 use super::exchange::OutputError;
 use super::exchange_ref::{EXCHANGE_OBJECT_SIZE, exchange_object_dealloc, exchange_of};
-use super::headers::{parse_content_length, validate_header, validate_status};
+use wsgi_core::headers::{parse_content_length, validate_header, validate_status};
+use wsgi_core::protocol::ResponseHead;
 
 pub fn create_responder_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
     create_type(

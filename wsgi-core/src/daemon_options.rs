@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::values;
-use crate::config::words::{next_option, next_word};
+use crate::directives::values;
+use crate::directives::words::{next_option, next_word};
 
 /// A user or group given by name or as `#number`.
 #[derive(Debug, Clone, PartialEq, Eq)]

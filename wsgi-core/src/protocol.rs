@@ -20,7 +20,7 @@
 //! The decoder accepts bytes in any slicing and refuses every malformed or
 //! oversized frame with a typed error; nothing here does I/O.
 
-use crate::wsgi::environ::CgiEnviron;
+use crate::environ::CgiEnviron;
 use std::fmt;
 
 /// Largest request head (the environ).
@@ -78,11 +78,15 @@ mod head_flags {
     pub const SCRIPT_MTIME: u8 = 2;
 }
 
-/// The response head as the application gave it.
+/// The response head as the application gave it (validated by the
+/// adapter): what a daemon process sends and an Apache child sets on its
+/// request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ResponseHead {
     pub status: u16,
+    /// The whole status line, e.g. `200 OK`.
     pub status_line: Vec<u8>,
+    /// Header names and values as latin-1 bytes, in the application's order.
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
