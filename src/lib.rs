@@ -9,10 +9,12 @@
 //! - [`apache`]: thin safe edges over the raw httpd/APR bindings.
 
 pub mod apache;
+pub mod child;
 pub mod config;
+pub mod context;
 pub mod daemon;
-pub mod embedded;
+pub mod groups;
 pub mod module;
 pub mod parent;
-pub mod process;
+pub mod startup;
 pub mod wsgi;

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 
 use apache_sys as ap;
 
-use crate::module::module_index;
-use crate::wsgi::backend::Level;
+use super::module_record::module_index;
+use wsgi_core::level::Level;
 
 /// The main server, for log lines not tied to a request.
 static MAIN_SERVER: AtomicPtr<ap::server_rec> = AtomicPtr::new(std::ptr::null_mut());

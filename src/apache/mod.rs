@@ -3,6 +3,7 @@
 //! with plain Rust values.
 
 pub mod log;
+pub mod module_record;
 pub mod pool;
 pub mod table;
 

@@ -10,9 +10,9 @@ use apache_sys as ap;
 
 use wsgi_core::directives::{import_script, script_alias, values};
 
+use super::access::server_config_mut;
 use super::{AliasEntry, CompiledRegex, DirConfig, ServerConfig};
 use crate::apache::c_str;
-use crate::module::server_config_mut;
 
 /// Turns a handler's outcome into what httpd expects: NULL, or a message
 /// in the command's pool.
@@ -147,7 +147,7 @@ unsafe extern "C" fn daemon_process_directive(
             let options = wsgi_core::daemon_options::parse("WSGIDaemonProcess", &c_str(args))?;
             let name = options.name.clone();
             let resolve_user = |account: &wsgi_core::daemon_options::Account| {
-                crate::daemon::accounts::user(account)
+                crate::groups::accounts::user(account)
                     .map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))
             };
             if let Some(user) = &options.user
@@ -167,11 +167,11 @@ unsafe extern "C" fn daemon_process_directive(
                 .into_iter()
                 .flatten()
             {
-                crate::daemon::accounts::group(account)
+                crate::groups::accounts::group(account)
                     .map_err(|e| format!("WSGIDaemonProcess {}: {e}", options.name))?;
             }
             for name in &options.supplementary_groups {
-                crate::daemon::accounts::group(&wsgi_core::daemon_options::Account::Name(
+                crate::groups::accounts::group(&wsgi_core::daemon_options::Account::Name(
                     name.clone(),
                 ))
                 .map_err(|e| {

@@ -5,6 +5,7 @@
 //! `daemon_options`); `directives` here is the thin layer that httpd
 //! calls.
 
+pub mod access;
 pub mod directives;
 
 use std::path::PathBuf;

@@ -5,9 +5,10 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use super::socket::{FrameStream, StreamError};
 use crate::apache::log;
-use crate::wsgi::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog};
+use crate::groups::socket::{FrameStream, StreamError};
+use crate::wsgi::backend::{Backend, ClientGone, Filling, ReadError, RequestLog};
+use wsgi_core::level::Level;
 use wsgi_core::protocol::ResponseHead;
 use wsgi_core::protocol::{Frame, TRANSFER_CHUNK};
 

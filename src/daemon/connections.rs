@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::socket::{FrameStream, Peer};
+use crate::groups::socket::{FrameStream, Peer};
 
 /// The epoll token of the listener; connections use their descriptor and
 /// a serial number (a descriptor number is reused once closed).

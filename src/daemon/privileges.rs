@@ -2,15 +2,7 @@
 //! user, in that order, then checking that every id really changed and
 //! that root cannot be regained. Any failure is fatal for the process.
 
-/// Who a daemon process runs as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub user_name: String,
-    pub uid: u32,
-    pub gid: u32,
-    /// Supplementary groups (for `initgroups`, computed from the user).
-    pub groups: Vec<u32>,
-}
+use crate::groups::Identity;
 
 fn errno_text() -> String {
     std::io::Error::last_os_error().to_string()

@@ -8,18 +8,18 @@ use std::time::Duration;
 use apache_sys as ap;
 use python_embed::lifecycle;
 
-use super::board::End;
-use super::directory;
-use super::groups::{self, DaemonGroup};
-use super::secret::Secret;
-use super::serve::{Server, install_signal_handlers};
 use crate::apache::log;
-use crate::module::server_config_mut;
-use crate::process;
-use crate::wsgi::backend::Level;
+use crate::config::access::server_config;
+use crate::daemon::serve::{Server, install_signal_handlers};
+use crate::groups::board::End;
+use crate::groups::directory;
+use crate::groups::secret::Secret;
+use crate::groups::{self, DaemonGroup};
 use crate::wsgi::environ::ServerFacts;
 use crate::wsgi::interpreter::{self, InterpreterSetup};
 use crate::wsgi::python_module::ProcessFacts;
+use crate::{context, startup};
+use wsgi_core::level::Level;
 
 /// Runs a daemon process of `group` in the child just forked by the
 /// parent; never returns.
@@ -103,7 +103,7 @@ const FATAL_SIGNALS: [libc::c_int; 17] = [
 ];
 
 extern "C" fn on_fatal_signal(signal: libc::c_int) {
-    super::board::note_fatal_signal(signal);
+    crate::groups::board::note_fatal_signal(signal);
     // SA_RESETHAND restored the default action: die of it as before.
     // SAFETY: raise(3) is async-signal-safe.
     unsafe { libc::raise(signal) };
@@ -221,7 +221,7 @@ unsafe fn setup_and_serve(
             }
         }
     }
-    super::privileges::drop_to(&group.identity)?;
+    crate::daemon::privileges::drop_to(&group.identity)?;
     if let Some(mask) = options.umask {
         // SAFETY: setting the file mode mask.
         unsafe { libc::umask(mask as libc::mode_t) };
@@ -257,20 +257,24 @@ unsafe fn setup_and_serve(
         // SAFETY: main_server is live; single-threaded.
         unsafe { set_display_name(main_server, &name) };
     }
-    process::set_daemon_facts(ServerFacts {
-        multithread: options.threads > 1,
-        multiprocess: options.processes_given,
-        run_once: options.threads == 1 && options.maximum_requests == 1,
-        ..process::server_facts()
-    });
+    context::record_daemon(
+        ServerFacts {
+            multithread: options.threads > 1,
+            multiprocess: options.processes_given,
+            run_once: options.threads == 1 && options.maximum_requests == 1,
+            ..context::facts()
+        },
+        options.processes,
+        options.threads,
+    );
 
     // SAFETY: the main server's configuration is ours.
-    let config = unsafe { server_config_mut(main_server) }.clone();
+    let config = unsafe { server_config(main_server) }.clone();
     if lifecycle::is_initialized() {
         // WSGILazyInitialization Off: Python came with the fork.
         lifecycle::after_fork_child();
     } else {
-        let mut settings = process::python_settings(&config);
+        let mut settings = startup::python_settings(&config);
         if options.python_home.is_some() {
             settings.home = options.python_home.clone();
         }
@@ -295,11 +299,11 @@ unsafe fn setup_and_serve(
     });
     interpreter::interpreter_for("").map_err(|lines| lines.join(" "))?;
     // SAFETY: main_server is the live main server.
-    for script in unsafe { process::startup_scripts(main_server, group.name()) } {
-        process::import_script(&script);
+    for script in unsafe { startup::startup_scripts(main_server, group.name()) } {
+        startup::import_script(&script);
     }
     let apache_uid = match &options.socket_user {
-        Some(account) => super::accounts::user(account)
+        Some(account) => crate::groups::accounts::user(account)
             .map(|u| u.uid)
             .unwrap_or(u32::MAX),
         // SAFETY: reading mod_unixd's configuration.
@@ -308,7 +312,7 @@ unsafe fn setup_and_serve(
     let server = Server::new(group.clone(), apache_uid, secret, number);
     let clean = server.run();
     if clean {
-        process::finalize_bounded(options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);
+        startup::finalize_bounded(options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);
     }
     Ok(())
 }

@@ -11,20 +11,19 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::backend::{Activity, DaemonLog, SocketBackend};
-use super::board::StopReason;
-use super::connections::{Connections, PROVING_TIME, Ready, Standing};
-use super::groups::DaemonGroup;
-use super::secret::Secret;
-use super::socket::{FrameStream, Peer, StreamError, peer};
-use super::timeouts::{LongRequest, interrupt, log_stacks_before_stop};
 use crate::apache::log;
-use crate::process;
-use crate::wsgi::backend::Level;
+use crate::daemon::backend::{Activity, DaemonLog, SocketBackend};
+use crate::daemon::connections::{Connections, PROVING_TIME, Ready, Standing};
+use crate::daemon::timeouts::{LongRequest, interrupt, log_stacks_before_stop};
+use crate::groups::DaemonGroup;
+use crate::groups::board::StopReason;
+use crate::groups::secret::Secret;
+use crate::groups::socket::{FrameStream, Peer, StreamError, peer};
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
 use wsgi_core::environ::CgiEnviron;
+use wsgi_core::level::Level;
 use wsgi_core::protocol::{Frame, RequestHead};
 
 /// Requests to raise `mod_wsgi.RequestTimeout` in.
@@ -775,7 +774,7 @@ impl Server {
                     self.group.name()
                 ),
             );
-            super::backend::read_go(stream, true).is_ok()
+            crate::daemon::backend::read_go(stream, true).is_ok()
                 && stream
                     .write_frame(&Frame::Fail {
                         status: 504,
@@ -821,7 +820,7 @@ impl Server {
         let request = RunRequest {
             script: &script,
             cgi,
-            facts: process::server_facts(),
+            facts: crate::context::facts(),
             head_request: head.head_request,
             script_mtime: head.script_mtime,
         };

@@ -11,8 +11,8 @@ use std::time::Duration;
 use python_embed::stacks::{raise_in_thread, thread_stacks};
 use python_embed::threads::with_interpreter;
 
-use crate::wsgi::backend::Level;
 use crate::wsgi::interpreter::interpreter_for;
+use wsgi_core::level::Level;
 
 /// A running request, as a timeout sees it.
 #[derive(Debug, Clone)]

@@ -15,7 +15,8 @@
 //! configuration is re-read: it is removed by a cleanup of the
 //! configuration pool (before the unload) and installed again by the next
 //! generation's post_config. It is only installed where SIGCHLD has its
-//! default action, and Apache's children put that back (`child_init`).
+//! default action, and Apache's children put that back
+//! (`child/init.rs`).
 
 use std::ffi::c_void;
 
@@ -23,10 +24,6 @@ use apache_sys as ap;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 extern "C" fn on_child_exit(_: libc::c_int) {}
-
-fn default_action() -> SigAction {
-    SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty())
-}
 
 /// Installs the handler in the parent for the life of `pconf`.
 ///
@@ -63,13 +60,8 @@ pub unsafe fn install(pconf: *mut ap::apr_pool_t) {
 }
 
 unsafe extern "C" fn uninstall(_data: *mut c_void) -> ap::apr_status_t {
-    restore_default();
-    0
-}
-
-/// Puts SIGCHLD back to its default action (in an Apache child, which
-/// inherits the parent's handler through fork).
-pub fn restore_default() {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     // SAFETY: the default action has no handler to run.
-    let _ = unsafe { sigaction(Signal::SIGCHLD, &default_action()) };
+    let _ = unsafe { sigaction(Signal::SIGCHLD, &default) };
+    0
 }

@@ -5,18 +5,10 @@
 
 use std::os::fd::RawFd;
 
+use wsgi_core::level::Level;
 use wsgi_core::protocol::ResponseHead;
 
 pub use python_embed::objects::Filling;
-
-/// Apache's log levels that the adapter uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    Error,
-    Warning,
-    Info,
-    Debug,
-}
 
 /// The request body could not be read (client gone, timeout, bad chunk).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,11 @@ use python_embed::raised::take_traceback_lines;
 use python_embed::threads::{with_interpreter, without_gil};
 use python_embed::{PyResultExt, Raised};
 
-use super::backend::{Backend, Level, RequestLog};
+use super::backend::{Backend, RequestLog};
 use super::interpreter::interpreter_for;
 use super::run::{Completion, RunRequest, run_application};
 use super::script::{Loaded, OnChange, load_script};
+use wsgi_core::level::Level;
 
 /// What to run.
 pub struct Target<'a> {

@@ -12,7 +12,8 @@
 use pyo3::Python;
 use python_embed::threads::without_gil;
 
-use super::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog};
+use super::backend::{Backend, ClientGone, Filling, ReadError, RequestLog};
+use wsgi_core::level::Level;
 use wsgi_core::protocol::ResponseHead;
 
 /// The most asked of the server in one read. Each read zero-fills its

@@ -148,14 +148,14 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
     )?;
     if add_site_dirs(py, &setup.python_path).is_err() {
         super::log::log_to_server(
-            super::backend::Level::Error,
+            wsgi_core::level::Level::Error,
             &format!(
                 "mod_wsgi (pid={}): Call to 'site.addsitedir()' failed for WSGIPythonPath; continuing without it.",
                 std::process::id()
             ),
         );
         for line in take_traceback_lines(py) {
-            super::log::log_to_server(super::backend::Level::Error, &line);
+            super::log::log_to_server(wsgi_core::level::Level::Error, &line);
         }
     }
     Ok(types)

@@ -18,9 +18,9 @@ use python_embed::objects::{
 use python_embed::threads::without_gil;
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::backend::Level;
 use super::exchange::Exchange;
 use super::start_response::type_name;
+use wsgi_core::level::Level;
 
 /// Where log lines go when not tied to a request.
 pub type ServerLog = fn(Level, &str);

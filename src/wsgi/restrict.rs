@@ -11,8 +11,8 @@ use pyo3::types::{PyString, PyType};
 use python_embed::objects::{Arguments, callback, create_type, free_instance, new_instance, slot};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::backend::Level;
 use super::log::log_to_server;
+use wsgi_core::level::Level;
 
 #[repr(C)]
 pub struct RestrictedObject {

@@ -12,7 +12,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use python_embed::raised::{clear, take_traceback_lines};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::backend::{Backend, Level, RequestLog};
+use super::backend::{Backend, RequestLog};
 use super::environ::{RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
@@ -22,6 +22,7 @@ use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
 use wsgi_core::environ::CgiEnviron;
+use wsgi_core::level::Level;
 
 /// What the caller should do once the application has run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

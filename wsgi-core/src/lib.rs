@@ -8,10 +8,12 @@
 //! - [`daemon_options`]: the options of WSGIDaemonProcess;
 //! - [`environ`]: the CGI environ as plain data;
 //! - [`headers`]: status line and header checks, as PEP 3333 and mod_wsgi
-//!   want them.
+//!   want them;
+//! - [`level`]: the error-log levels.
 
 pub mod daemon_options;
 pub mod directives;
 pub mod environ;
 pub mod headers;
+pub mod level;
 pub mod protocol;

@@ -9,17 +9,17 @@ use std::time::{Duration, Instant};
 
 use apache_sys as ap;
 
-use super::accounts;
-use super::board::GroupBoard;
-use super::directory;
-use super::groups::{self, DaemonGroup, ScriptOwner, ServerRef};
-use super::privileges::Identity;
-use super::secret::Secret;
-use super::socket::create_listener;
 use crate::apache::{c_str, log, pool};
 use crate::config::ServerConfig;
-use crate::module::server_config_mut;
-use crate::wsgi::backend::Level;
+use crate::config::access::server_config;
+use crate::groups::Identity;
+use crate::groups::accounts;
+use crate::groups::board::GroupBoard;
+use crate::groups::directory;
+use crate::groups::secret::Secret;
+use crate::groups::socket::create_listener;
+use crate::groups::{self, DaemonGroup, ScriptOwner, ServerRef};
+use wsgi_core::level::Level;
 
 /// One daemon process of a group, as the parent tracks it. Lives in the
 /// configuration pool; its address is the "other child" callback data.
@@ -146,7 +146,7 @@ unsafe fn configured(
     let mut server = main;
     while !server.is_null() {
         // SAFETY: walking httpd's server list; each has our configuration.
-        let config = unsafe { server_config_mut(server) };
+        let config = unsafe { server_config(server) };
         // A virtual host without any directive of ours shares the main
         // server's configuration record (httpd does not merge it): its
         // groups are the main server's, already collected.
@@ -321,7 +321,12 @@ unsafe fn spawn(slot: *mut Slot, delay: Duration) {
     if status == ap::APR_INCHILD as i32 {
         // SAFETY: in the new child, which becomes the daemon process.
         unsafe {
-            super::run::daemon_main(slot.group.clone(), slot.number, slot.main_server, delay)
+            crate::daemon::run::daemon_main(
+                slot.group.clone(),
+                slot.number,
+                slot.main_server,
+                delay,
+            )
         };
     }
     if status != ap::APR_INPARENT as i32 {

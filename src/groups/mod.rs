@@ -1,6 +1,16 @@
-//! The daemon process groups of the running configuration: what the
-//! parent starts and supervises, and what Apache children forward to. Set
-//! up by the parent in post_config; children inherit it through fork.
+//! The daemon process groups of the running configuration, as the three
+//! kinds of process see them: what the parent starts and supervises, what
+//! Apache children forward to, what a daemon process serves. Set up by the
+//! parent in post_config; children inherit it through fork. Below it: the
+//! socket and its protocol stream, the secret, the directory of current
+//! routes, each group's board, the accounts groups run as.
+
+pub mod accounts;
+pub mod board;
+pub mod directory;
+pub mod secret;
+pub mod shared_words;
+pub mod socket;
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -9,9 +19,18 @@ use std::time::Duration;
 
 use apache_sys as ap;
 
-use super::board::GroupBoard;
-use super::privileges::Identity;
+use board::GroupBoard;
 use wsgi_core::daemon_options::DaemonOptions;
+
+/// Who a daemon process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups (for `initgroups`, computed from the user).
+    pub groups: Vec<u32>,
+}
 
 /// A server_rec pointer that can sit in the registry (only dereferenced by
 /// the process that owns the configuration, on the thread using it).

@@ -13,16 +13,17 @@ use std::time::Instant;
 
 use apache_sys as ap;
 
-use super::directory;
-use super::groups::DaemonGroup;
-use super::lost_request::{self, Lost};
-use super::request_body::RequestBody;
-use super::secret::Secret;
-use super::socket::{FrameStream, StreamError, connect_once, retry_pause, worth_retrying};
 use crate::apache::log;
-use crate::embedded::backend::RequestBackend;
-use crate::wsgi::backend::{Backend, Filling, Level};
+use crate::child::backend::RequestBackend;
+use crate::child::lost_request::{self, Lost};
+use crate::child::request_body::RequestBody;
+use crate::groups::DaemonGroup;
+use crate::groups::directory;
+use crate::groups::secret::Secret;
+use crate::groups::socket::{FrameStream, StreamError, connect_once, retry_pause, worth_retrying};
+use crate::wsgi::backend::{Backend, Filling};
 use wsgi_core::environ::CgiEnviron;
+use wsgi_core::level::Level;
 use wsgi_core::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
 
 /// How many times a request is offered again after a daemon process
@@ -88,7 +89,7 @@ pub unsafe fn forward(
     let head = RequestHead {
         head_request: unsafe { (*r).header_only } != 0,
         // SAFETY: r is live.
-        script_mtime: unsafe { crate::embedded::handler::script_mtime(r) },
+        script_mtime: unsafe { crate::child::handler::script_mtime(r) },
         vars: cgi,
     };
     // SAFETY: r is live for the whole exchange.

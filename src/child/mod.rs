@@ -1,9 +1,14 @@
-//! Embedded mode: the application runs in Apache's own child processes,
-//! on the thread Apache gave the request.
+//! The Apache child: the request hooks (translate-name, the handler), the
+//! application run in this process (embedded mode) on the thread Apache
+//! gave the request, or handed to a daemon process (the relay).
 
 pub mod backend;
 pub mod environ;
 pub mod handler;
+pub mod init;
+pub mod lost_request;
+pub mod relay;
+pub mod request_body;
 pub mod translate;
 
 /// Request notes that carry a WSGIScriptAlias's options from the

@@ -6,7 +6,8 @@ use std::os::fd::RawFd;
 use apache_sys as ap;
 
 use crate::apache::{log, pool, table};
-use crate::wsgi::backend::{Backend, ClientGone, Filling, Level, ReadError, RequestLog};
+use crate::wsgi::backend::{Backend, ClientGone, Filling, ReadError, RequestLog};
+use wsgi_core::level::Level;
 use wsgi_core::protocol::ResponseHead;
 
 /// Largest last body block held back, copied, until the application is

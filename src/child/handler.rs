@@ -6,18 +6,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
 
-use super::backend::{RequestBackend, RequestLogger};
-use super::environ::{self, WsgiKeys};
-use super::{HANDLER, HANDLER_MIME, notes};
 use crate::apache::{c_str, log, table};
+use crate::child::backend::{RequestBackend, RequestLogger};
+use crate::child::environ::{self, WsgiKeys};
+use crate::child::{HANDLER, HANDLER_MIME, notes};
+use crate::config::access::dir_config;
 use crate::config::{AliasOverrides, RequestConfig};
-use crate::module::dir_config;
-use crate::process;
-use crate::wsgi::backend::Level;
+use crate::context;
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
 use wsgi_core::directives::groups::{GroupContext, expand_callable, expand_group};
+use wsgi_core::level::Level;
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
@@ -237,7 +237,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             return INTERNAL_ERROR;
         }
         if !process_group.is_empty() {
-            let Some(group) = crate::daemon::groups::find(&process_group) else {
+            let Some(group) = crate::groups::find(&process_group) else {
                 script_error(
                     r,
                     &format!("No WSGI daemon process called '{process_group}' has been configured"),
@@ -248,14 +248,14 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             if let Some(owner) = group.script_owner {
                 let finfo = &(*r).finfo;
                 let (matches, what) = match owner {
-                    crate::daemon::groups::ScriptOwner::User(uid) => (
+                    crate::groups::ScriptOwner::User(uid) => (
                         finfo.valid & ap::APR_FINFO_USER as i32 != 0 && finfo.user == uid,
                         format!(
                             "User of WSGI script file does not match required user for daemon process, uid={}",
                             finfo.user
                         ),
                     ),
-                    crate::daemon::groups::ScriptOwner::Group(gid) => (
+                    crate::groups::ScriptOwner::Group(gid) => (
                         finfo.valid & ap::APR_FINFO_GROUP as i32 != 0 && finfo.group == gid,
                         format!(
                             "Group of WSGI script file does not match required group for daemon process, gid={}",
@@ -278,9 +278,9 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
                 );
                 return INTERNAL_ERROR;
             }
-            return crate::daemon::client::forward(r, &group, cgi, &filename);
+            return crate::child::relay::forward(r, &group, cgi, &filename);
         }
-        if process::embedded_restricted() {
+        if context::embedded_restricted() {
             script_error(
                 r,
                 "Embedded mode of mod_wsgi disabled by runtime configuration (WSGIRestrictEmbedded On)",
@@ -288,7 +288,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             );
             return INTERNAL_ERROR;
         }
-        if let Err(why) = process::python_status() {
+        if let Err(why) = context::python_status() {
             script_error(
                 r,
                 &format!("Python is not available in this process ({why})"),
@@ -301,7 +301,7 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
         let request = RunRequest {
             script: &filename,
             cgi: &cgi,
-            facts: process::server_facts(),
+            facts: context::facts(),
             head_request: (*r).header_only != 0,
             script_mtime: script_mtime(r),
         };

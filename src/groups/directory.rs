@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
 
 use apache_sys as ap;
 
-use super::secret::Secret;
+use crate::groups::secret::Secret;
 use wsgi_core::protocol::SECRET_LEN;
 
 /// Most groups the table holds (a configuration with more is refused).
@@ -105,7 +105,7 @@ pub unsafe fn open(process_pool: *mut ap::apr_pool_t) -> Result<(), DirectoryErr
     }
     // Zero-filled; it lives as long as the parent and is inherited by its
     // children.
-    let base = super::shared_words::map(WORDS)
+    let base = crate::groups::shared_words::map(WORDS)
         .map_err(|e| DirectoryError::Map(e.into()))?
         .as_ptr();
     // SAFETY: the mapping holds WORDS zeroed words.
@@ -274,7 +274,7 @@ pub fn forget() {
     if let Some(base) = std::ptr::NonNull::new(base) {
         // SAFETY: the mapping made by `open`; TABLE no longer points at it
         // and this process is single-threaded here.
-        unsafe { super::shared_words::unmap(base, WORDS) };
+        unsafe { crate::groups::shared_words::unmap(base, WORDS) };
     }
 }
 

@@ -8,13 +8,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
 
-use super::{HANDLER, notes};
 use crate::apache::{c_str, log, pool, table};
+use crate::child::{HANDLER, notes};
 use crate::config::AliasEntry;
-use crate::module::server_config_mut;
-use crate::wsgi::backend::Level;
+use crate::config::access::server_config;
 use wsgi_core::directives::script_alias::ScriptAlias;
 use wsgi_core::directives::script_alias::prefix_match;
+use wsgi_core::level::Level;
 
 /// Up to this many `$N` groups are substituted (httpd's AP_MAX_REG_MATCH).
 const MAX_MATCHES: usize = 10;
@@ -125,7 +125,7 @@ unsafe fn mark(r: *mut ap::request_rec, alias: &ScriptAlias, filename: &str) {
 unsafe fn translate(r: *mut ap::request_rec) -> c_int {
     // SAFETY: r is live; its server has our configuration.
     unsafe {
-        let config = server_config_mut((*r).server);
+        let config = server_config((*r).server);
         if config.aliases.is_empty() {
             return ap::DECLINED;
         }

@@ -235,7 +235,7 @@ impl GroupBoard {
     /// be mapped (the group then runs without balancing or death reports).
     pub fn new(processes: usize) -> Option<GroupBoard> {
         let processes = processes.max(1);
-        let words = super::shared_words::map(processes * word::COUNT).ok()?;
+        let words = crate::groups::shared_words::map(processes * word::COUNT).ok()?;
         Some(GroupBoard {
             words: words.as_ptr(),
             processes,
@@ -392,7 +392,7 @@ impl GroupBoard {
     pub unsafe fn unmap(&self) {
         if let Some(words) = std::ptr::NonNull::new(self.words) {
             // SAFETY: per the contract; the mapping was made by `new`.
-            unsafe { super::shared_words::unmap(words, self.processes * word::COUNT) };
+            unsafe { crate::groups::shared_words::unmap(words, self.processes * word::COUNT) };
         }
     }
 }

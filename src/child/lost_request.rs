@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::board::StopReason;
-use super::groups::DaemonGroup;
+use crate::groups::DaemonGroup;
+use crate::groups::board::StopReason;
 
 /// How long to wait for the parent's record of a death.
 const DEATH_REPORT_WAIT: Duration = Duration::from_secs(2);
@@ -101,7 +101,7 @@ pub fn explain(group: &DaemonGroup, pid: i32, what: &str, sent: Instant) -> Lost
                     ),
                 };
             }
-        } else if super::directory::hard_stop_under_way() {
+        } else if crate::groups::directory::hard_stop_under_way() {
             return closed("Apache is stopping all its daemon processes");
         } else if waited >= DEATH_REPORT_WAIT {
             return closed(&format!(

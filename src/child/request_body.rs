@@ -6,7 +6,7 @@
 //! bodies are read from the client as the application asks for them, past
 //! the part already read.
 
-use crate::embedded::backend::RequestBackend;
+use crate::child::backend::RequestBackend;
 use crate::wsgi::backend::{Backend, Filling, ReadError};
 
 /// What comes after the buffered part.

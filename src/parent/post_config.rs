@@ -1,0 +1,99 @@
+//! The post_config hook: what the Apache parent does once it has read the
+//! configuration (each generation): the Server header, the process facts,
+//! Python in the parent when WSGILazyInitialization is Off, the daemon
+//! process groups.
+
+use std::ffi::c_void;
+use std::os::raw::c_int;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+use apache_sys as ap;
+
+use crate::apache::log::{self, set_main_server};
+use crate::apache::pool;
+use crate::config::access::server_config;
+use crate::{context, startup};
+use wsgi_core::level::Level;
+
+/// httpd's post_config hook.
+///
+/// # Safety
+/// Called by httpd with the generation's pools and the main server.
+pub unsafe extern "C" fn post_config(
+    pconf: *mut ap::apr_pool_t,
+    _plog: *mut ap::apr_pool_t,
+    _ptemp: *mut ap::apr_pool_t,
+    server: *mut ap::server_rec,
+) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+        set_main_server(server);
+        // SAFETY: pconf is live; httpd copies the components into the
+        // Server header (shown with ServerTokens Full).
+        unsafe {
+            let ours = pool::strdup(
+                pconf,
+                format!("mod_wsgi/{}", env!("CARGO_PKG_VERSION")).as_bytes(),
+            );
+            ap::ap_add_version_component(pconf, ours);
+            let python = pool::strdup(
+                pconf,
+                format!("Python/{}", startup::python_version()).as_bytes(),
+            );
+            ap::ap_add_version_component(pconf, python);
+        }
+        // SAFETY: the main server's configuration is ours and live.
+        let config = unsafe { server_config(server) }.clone();
+        context::record_apache(config.restrict_embedded.unwrap_or(false));
+        // SAFETY: server->process is httpd's process record.
+        if unsafe { first_startup_pass(server) } {
+            return Ok(());
+        }
+        // SAFETY: pconf is this generation's configuration pool, in the
+        // parent.
+        unsafe { super::reaping::install(pconf) };
+        if !startup::lazy(&config) {
+            // SAFETY: pconf is this generation's configuration pool.
+            unsafe { super::python::start_python_in_parent(&config, pconf) };
+        }
+        // SAFETY: pconf and server belong to this generation.
+        unsafe { super::supervisor::start(pconf, server, &config) }
+    }));
+    let failure = match outcome {
+        Ok(Ok(())) => return ap::OK as c_int,
+        Ok(Err(reason)) => reason,
+        Err(_) => "internal error during post_config".to_string(),
+    };
+    log::server(server, Level::Error, &log::ours(&failure));
+    ap::HTTP_INTERNAL_SERVER_ERROR as c_int
+}
+
+/// httpd reads its configuration twice at startup and only the second pass
+/// goes on to serve; nothing is worth initialising in the first. The mark
+/// lives in the process pool, which survives module reloads.
+///
+/// # Safety
+/// `server` must be the live main server.
+unsafe fn first_startup_pass(server: *mut ap::server_rec) -> bool {
+    const KEY: &std::ffi::CStr = c"mod_wsgi_rs_startup_pass_done";
+    // SAFETY: the process pool is httpd's and lives as long as the process;
+    // the scoreboard only exists once the server has run (a restart).
+    unsafe {
+        if !ap::ap_scoreboard_image.is_null() {
+            return false;
+        }
+        let pool = (*(*server).process).pool;
+        let mut data: *mut c_void = ptr::null_mut();
+        ap::apr_pool_userdata_get(&mut data, KEY.as_ptr(), pool);
+        if !data.is_null() {
+            return false;
+        }
+        ap::apr_pool_userdata_set(
+            ptr::dangling::<c_void>(),
+            KEY.as_ptr(),
+            Some(ap::apr_pool_cleanup_null),
+            pool,
+        );
+        true
+    }
+}

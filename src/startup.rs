@@ -1,0 +1,179 @@
+//! Python for a process, as the configuration asks: the settings from the
+//! main server's configuration, initialisation, the import scripts, and
+//! shutdown within a bound. Shared by the Apache parent (with
+//! WSGILazyInitialization Off), Apache's children and daemon processes.
+
+use std::path::Path;
+
+use apache_sys as ap;
+use python_embed::raised::take_traceback_lines;
+use python_embed::threads::with_interpreter;
+use python_embed::{HashSeed, PythonSettings, lifecycle};
+
+use crate::apache::log;
+use crate::config::ServerConfig;
+use crate::wsgi::interpreter;
+use crate::wsgi::log::set_server_log;
+use crate::wsgi::script::{OnChange, load_script};
+use wsgi_core::directives::import_script::ImportScript;
+use wsgi_core::level::Level;
+
+/// How long Python may take to shut down when a process exits (atexit
+/// callbacks, non-daemon threads) before the process is ended anyway.
+pub const SHUTDOWN_TIMEOUT_SECONDS: u32 = 5;
+
+/// `major.minor` of the Python this module runs (safe before
+/// initialisation: it reads a static string).
+pub fn python_version() -> String {
+    // SAFETY: Py_GetVersion returns a static NUL-terminated string and may
+    // be called before Python is initialised.
+    let full = unsafe { std::ffi::CStr::from_ptr(pyo3::ffi::Py_GetVersion()) }.to_string_lossy();
+    let mut parts = full.split(['.', ' ']);
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ => full.into_owned(),
+    }
+}
+
+pub fn server_log(level: Level, line: &str) {
+    log::server(std::ptr::null(), level, line);
+}
+
+pub fn log_lines(lines: &[String]) {
+    for (i, line) in lines.iter().enumerate() {
+        let line = if i == 0 {
+            log::ours(line)
+        } else {
+            line.clone()
+        };
+        log::server(std::ptr::null(), Level::Error, &line);
+    }
+}
+
+/// The interpreter settings of the main server's configuration.
+pub fn python_settings(config: &ServerConfig) -> PythonSettings {
+    PythonSettings {
+        optimize: config.python_optimize.unwrap_or(0),
+        home: config.python_home.clone(),
+        argv0: "mod_wsgi".into(),
+        hash_seed: match config.python_hash_seed {
+            None => HashSeed::Default,
+            Some(None) => HashSeed::Random,
+            Some(Some(seed)) => HashSeed::Fixed(seed),
+        },
+        write_bytecode: !config.dont_write_bytecode.unwrap_or(false),
+        warnings: config.python_warnings.clone(),
+    }
+}
+
+/// Whether Python starts in each process after the fork (the default).
+pub fn lazy(config: &ServerConfig) -> bool {
+    config.lazy_initialization.unwrap_or(true)
+}
+
+pub fn initialize(config: &ServerConfig) -> Result<(), String> {
+    log::server(
+        std::ptr::null(),
+        Level::Info,
+        &log::ours("Initializing Python."),
+    );
+    lifecycle::initialize(&python_settings(config))?;
+    set_server_log(server_log);
+    Ok(())
+}
+
+/// WSGIImportScript lines for this process, and scripts of WSGIScriptAlias
+/// lines that name both their process and application group literally
+/// (which mod_wsgi also loads at start), from every server, for the
+/// process group `process_group` (`""` for Apache's children).
+///
+/// # Safety
+/// `main` must be the live main server.
+pub unsafe fn startup_scripts(main: *mut ap::server_rec, process_group: &str) -> Vec<ImportScript> {
+    let mut scripts: Vec<ImportScript> = Vec::new();
+    let mut server = main;
+    while !server.is_null() {
+        // SAFETY: walking httpd's server list; each has our configuration.
+        let config = unsafe { crate::config::access::server_config(server) };
+        let aliases = config.aliases.iter().filter_map(|entry| {
+            let alias = &entry.alias;
+            match (&alias.process_group, &alias.application_group) {
+                (Some(process), Some(application))
+                    if process == process_group
+                        && !application.contains("%{")
+                        && !(entry.regex.is_some() && alias.target.contains('$')) =>
+                {
+                    Some(ImportScript {
+                        path: alias.target.clone(),
+                        process_group: process.clone(),
+                        application_group: application.clone(),
+                    })
+                }
+                _ => None,
+            }
+        });
+        for script in config.import_scripts.iter().cloned().chain(aliases) {
+            if script.process_group == process_group && !scripts.contains(&script) {
+                scripts.push(script);
+            }
+        }
+        // SAFETY: as above.
+        server = unsafe { (*server).next };
+    }
+    scripts
+}
+
+pub fn import_script(script: &ImportScript) {
+    let target = match interpreter::interpreter_for(&script.application_group) {
+        Ok(target) => target,
+        Err(lines) => return log_lines(&lines),
+    };
+    with_interpreter(target.interpreter, |py| {
+        if load_script(
+            py,
+            Path::new(&script.path),
+            OnChange::Reload,
+            None,
+            &target.types.names,
+        )
+        .is_err()
+        {
+            let mut lines = vec![format!(
+                "Failed to import WSGI script '{}' into application group '{}'.",
+                script.path, script.application_group
+            )];
+            lines.extend(take_traceback_lines(py));
+            log_lines(&lines);
+        }
+    });
+}
+
+/// Ends every interpreter (running atexit callbacks) and finalises Python,
+/// ending the process if that takes more than `seconds`.
+pub fn finalize_bounded(seconds: u32) {
+    if !lifecycle::is_initialized() {
+        return;
+    }
+    // A hung atexit callback or thread must not keep the process alive:
+    // after the timeout, SIGALRM's default action ends it. Threaded MPMs
+    // block signals in their threads, so it is unblocked on this one.
+    // SAFETY: resetting SIGALRM, changing this thread's mask and arming an
+    // alarm are async-signal-safe; Apache does not use SIGALRM.
+    unsafe {
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
+        let mut alarm_only: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut alarm_only);
+        libc::sigaddset(&mut alarm_only, libc::SIGALRM);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &alarm_only, std::ptr::null_mut());
+        libc::alarm(seconds.max(1));
+    }
+    log::server(
+        std::ptr::null(),
+        Level::Info,
+        &log::ours("Destroying Python interpreters."),
+    );
+    interpreter::forget_all();
+    lifecycle::finalize();
+    // SAFETY: cancels the alarm armed above.
+    unsafe { libc::alarm(0) };
+}
