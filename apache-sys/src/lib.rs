@@ -5,8 +5,14 @@
 //! Symbols resolve at load time against the running httpd binary, which
 //! exports the whole httpd/APR API to the modules it loads.
 
+// Generated code: bindgen's names and bindgen's unsafe accessors, which
+// carry no SAFETY comments of their own.
 #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 #![allow(clippy::all)]
-#![allow(unsafe_op_in_unsafe_fn)]
+#![allow(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

@@ -6,17 +6,22 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
 
-use crate::apache::{c_str, log, table};
+use std::sync::Arc;
+
+use crate::apache::log;
+use crate::apache::request::{FileKind, Request};
 use crate::child::backend::{RequestBackend, RequestLogger};
 use crate::child::environ::{self, WsgiKeys};
 use crate::child::{HANDLER, HANDLER_MIME, notes};
 use crate::config::access::dir_config;
 use crate::config::{AliasOverrides, RequestConfig};
 use crate::context;
+use crate::groups::{DaemonGroup, ScriptOwner};
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
 use wsgi_core::directives::groups::{GroupContext, expand_callable, expand_group};
+use wsgi_core::environ::{CgiEnviron, collapse_slashes};
 use wsgi_core::level::Level;
 
 const INTERNAL_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
@@ -39,95 +44,83 @@ pub unsafe extern "C" fn handler(r: *mut ap::request_rec) -> c_int {
 }
 
 /// Logs a problem with the script, naming it as mod_wsgi does.
-///
-/// # Safety
-/// `r` must be live.
-unsafe fn script_error(r: *mut ap::request_rec, what: &str, filename: &str) {
-    let message = log::ours(&format!("{what}: {filename}"));
-    // SAFETY: per the contract.
-    unsafe { log::request(r, Level::Error, &message) };
+fn script_error(request: &Request<'_>, what: &str, filename: &str) {
+    request.log(Level::Error, &log::ours(&format!("{what}: {filename}")));
 }
 
 /// The WSGIScriptAlias options noted at translate time.
-unsafe fn alias_overrides(r: *const ap::request_rec) -> AliasOverrides {
-    // SAFETY: r->notes is live.
-    unsafe {
-        let note =
-            |key| table::get((*r).notes, key).map(|v| String::from_utf8_lossy(v).into_owned());
-        AliasOverrides {
-            process_group: note(notes::PROCESS_GROUP),
-            application_group: note(notes::APPLICATION_GROUP),
-            callable_object: note(notes::CALLABLE_OBJECT),
-            pass_authorization: note(notes::PASS_AUTHORIZATION).map(|v| v == "1"),
-        }
+fn alias_overrides(request: &Request<'_>) -> AliasOverrides {
+    let note = |key| {
+        request
+            .note(key)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
+    AliasOverrides {
+        process_group: note(notes::PROCESS_GROUP),
+        application_group: note(notes::APPLICATION_GROUP),
+        callable_object: note(notes::CALLABLE_OBJECT),
+        pass_authorization: note(notes::PASS_AUTHORIZATION).map(|v| v == "1"),
     }
 }
 
 /// Checks on the request body framing, before the application runs.
-unsafe fn check_body(
-    r: *mut ap::request_rec,
-    config: &RequestConfig,
-    filename: &str,
-) -> Result<(), c_int> {
-    // SAFETY: r and its tables are live.
-    unsafe {
-        if let Some(encoding) = table::get((*r).headers_in, "Transfer-Encoding") {
-            if !encoding.eq_ignore_ascii_case(b"chunked") {
-                script_error(
-                    r,
-                    &format!(
-                        "Unexpected value for Transfer-Encoding of '{}' supplied. Only 'chunked' supported",
-                        String::from_utf8_lossy(encoding)
-                    ),
-                    filename,
-                );
-                return Err(ap::HTTP_NOT_IMPLEMENTED as c_int);
-            }
-            if !config.chunked_request {
-                script_error(
-                    r,
-                    "Received request requiring chunked transfer encoding, but optional support \
-                     for chunked transfer encoding has not been enabled (WSGIChunkedRequest)",
-                    filename,
-                );
-                return Err(ap::HTTP_LENGTH_REQUIRED as c_int);
-            }
-            if table::get((*r).headers_in, "Content-Length").is_some() {
-                script_error(
-                    r,
-                    "Unexpected Content-Length header supplied where Transfer-Encoding was specified as 'chunked'",
-                    filename,
-                );
-                return Err(ap::HTTP_BAD_REQUEST as c_int);
-            }
+fn check_body(request: &Request<'_>, config: &RequestConfig, filename: &str) -> Result<(), c_int> {
+    if let Some(encoding) = request.header_in("Transfer-Encoding") {
+        if !encoding.eq_ignore_ascii_case(b"chunked") {
+            script_error(
+                request,
+                &format!(
+                    "Unexpected value for Transfer-Encoding of '{}' supplied. Only 'chunked' supported",
+                    String::from_utf8_lossy(encoding)
+                ),
+                filename,
+            );
+            return Err(ap::HTTP_NOT_IMPLEMENTED as c_int);
         }
-        if let Some(length) = table::get((*r).headers_in, "Content-Length") {
-            let parsed = std::str::from_utf8(length)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok());
-            let Some(length) = parsed else {
-                script_error(
-                    r,
-                    &format!(
-                        "Invalid Content-Length header value of '{}' was supplied",
-                        String::from_utf8_lossy(length)
-                    ),
-                    filename,
-                );
-                return Err(ap::HTTP_BAD_REQUEST as c_int);
-            };
-            let limit = ap::ap_get_limit_req_body(r);
-            if limit > 0 && length > limit as u64 {
-                script_error(
-                    r,
-                    &format!("Request body of {length} bytes exceeds LimitRequestBody of {limit}"),
-                    filename,
-                );
-                return Err(ap::HTTP_REQUEST_ENTITY_TOO_LARGE as c_int);
-            }
+        if !config.chunked_request {
+            script_error(
+                request,
+                "Received request requiring chunked transfer encoding, but optional support \
+                 for chunked transfer encoding has not been enabled (WSGIChunkedRequest)",
+                filename,
+            );
+            return Err(ap::HTTP_LENGTH_REQUIRED as c_int);
         }
-        Ok(())
+        if request.header_in("Content-Length").is_some() {
+            script_error(
+                request,
+                "Unexpected Content-Length header supplied where Transfer-Encoding was specified as 'chunked'",
+                filename,
+            );
+            return Err(ap::HTTP_BAD_REQUEST as c_int);
+        }
     }
+    if let Some(length) = request.header_in("Content-Length") {
+        let parsed = std::str::from_utf8(length)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        let Some(length) = parsed else {
+            script_error(
+                request,
+                &format!(
+                    "Invalid Content-Length header value of '{}' was supplied",
+                    String::from_utf8_lossy(length)
+                ),
+                filename,
+            );
+            return Err(ap::HTTP_BAD_REQUEST as c_int);
+        };
+        let limit = request.body_limit();
+        if limit > 0 && length > limit {
+            script_error(
+                request,
+                &format!("Request body of {length} bytes exceeds LimitRequestBody of {limit}"),
+                filename,
+            );
+            return Err(ap::HTTP_REQUEST_ENTITY_TOO_LARGE as c_int);
+        }
+    }
+    Ok(())
 }
 
 /// The script's modification time (µs) from httpd's stat of it during the
@@ -135,195 +128,256 @@ unsafe fn check_body(
 ///
 /// # Safety
 /// `r` must be the live request being handled.
-pub unsafe fn script_mtime(r: *const ap::request_rec) -> Option<u64> {
-    // SAFETY: r is live (the caller's contract).
-    let finfo = unsafe { &(*r).finfo };
-    (finfo.valid & ap::APR_FINFO_MTIME as i32 != 0).then(|| u64::try_from(finfo.mtime).unwrap_or(0))
+pub unsafe fn script_mtime(r: *mut ap::request_rec) -> Option<u64> {
+    // SAFETY: per the contract.
+    unsafe { Request::new(r) }.file_mtime()
 }
 
-unsafe fn handle(r: *mut ap::request_rec) -> c_int {
-    // SAFETY: r and everything reachable from it are live for the request.
-    unsafe {
-        let handler_name = c_str((*r).handler);
-        if handler_name != HANDLER && handler_name != HANDLER_MIME {
-            return ap::DECLINED;
+/// The checks mod_wsgi makes before anything runs, in its order: the
+/// handler name, ExecCGI, the script file, AcceptPathInfo, the body's
+/// framing. Gives the script's path and the request's configuration, or
+/// the status to answer (`DECLINED`: not ours).
+fn accept(request: &Request<'_>) -> Result<(String, RequestConfig), c_int> {
+    let handler_name = request.handler();
+    if handler_name != HANDLER && handler_name != HANDLER_MIME {
+        return Err(ap::DECLINED);
+    }
+    let filename = request.filename().into_owned();
+    let aliased = request.note(notes::FORCED_TYPE) == Some(HANDLER.as_bytes());
+    if !aliased && !request.allows_exec_cgi() {
+        script_error(
+            request,
+            "Options ExecCGI is off in this directory",
+            &filename,
+        );
+        return Err(ap::HTTP_FORBIDDEN as c_int);
+    }
+    match request.file_kind() {
+        FileKind::Missing => {
+            script_error(
+                request,
+                "Target WSGI script not found or unable to stat",
+                &filename,
+            );
+            return Err(ap::HTTP_NOT_FOUND as c_int);
         }
-        let filename = c_str((*r).filename).into_owned();
-        let aliased = table::get((*r).notes, notes::FORCED_TYPE) == Some(HANDLER.as_bytes());
-        if !aliased && (ap::ap_allow_options(r) & ap::OPT_EXECCGI as i32) == 0 {
-            script_error(r, "Options ExecCGI is off in this directory", &filename);
-            return ap::HTTP_FORBIDDEN as c_int;
+        FileKind::Directory => {
+            script_error(
+                request,
+                "Attempt to invoke directory as WSGI application",
+                &filename,
+            );
+            return Err(ap::HTTP_FORBIDDEN as c_int);
         }
-        match (*r).finfo.filetype {
-            ap::apr_filetype_e_APR_NOFILE => {
-                script_error(
-                    r,
-                    "Target WSGI script not found or unable to stat",
-                    &filename,
-                );
-                return ap::HTTP_NOT_FOUND as c_int;
-            }
-            ap::apr_filetype_e_APR_DIR => {
-                script_error(
-                    r,
-                    "Attempt to invoke directory as WSGI application",
-                    &filename,
-                );
-                return ap::HTTP_FORBIDDEN as c_int;
-            }
-            _ => {}
-        }
-        let config = RequestConfig::resolve(dir_config(r), &alias_overrides(r));
-        if (*r).used_path_info == ap::AP_REQ_REJECT_PATH_INFO as i32
-            && !c_str((*r).path_info).is_empty()
-        {
-            script_error(r, "AcceptPathInfo off disallows user's path", &filename);
-            return ap::HTTP_NOT_FOUND as c_int;
-        }
-        if let Err(status) = check_body(r, &config, &filename) {
-            return status;
-        }
+        FileKind::Other => {}
+    }
+    // SAFETY: the request is live; its directory configuration is ours.
+    let dir = unsafe { dir_config(request.raw()) };
+    let config = RequestConfig::resolve(dir, &alias_overrides(request));
+    if request.rejects_path_info() {
+        script_error(
+            request,
+            "AcceptPathInfo off disallows user's path",
+            &filename,
+        );
+        return Err(ap::HTTP_NOT_FOUND as c_int);
+    }
+    check_body(request, &config, &filename)?;
+    Ok((filename, config))
+}
 
-        // Names that may refer to the request are expanded once the CGI
-        // variables (SCRIPT_NAME in particular) are known.
-        let lookup = |name: &str| environ::lookup_env(r, name);
-        let hostname = c_str((*(*r).server).server_hostname).into_owned();
-        let request_host = c_str((*r).hostname).into_owned();
-        let script_name = {
-            let uri = c_str((*r).uri).into_owned();
-            let path_info = c_str((*r).path_info).into_owned();
-            let end = if !path_info.is_empty() && uri.ends_with(&path_info) {
-                uri.len() - path_info.len()
-            } else {
-                uri.len()
+/// The process group, application group and callable of the request, with
+/// everything in them that refers to the request expanded.
+struct GroupNames {
+    process_group: String,
+    application_group: String,
+    callable: String,
+}
+
+fn group_names(request: &Request<'_>, config: &RequestConfig) -> GroupNames {
+    // SAFETY: the request is live for the closure's uses, all below.
+    let lookup = |name: &str| unsafe { environ::lookup_env(request.raw(), name) };
+    let hostname = request.server_hostname();
+    let request_host = request.hostname();
+    let script_name = {
+        let uri = request.uri();
+        let path_info = request.path_info();
+        let end = if !path_info.is_empty() && uri.ends_with(&*path_info) {
+            uri.len() - path_info.len()
+        } else {
+            uri.len()
+        };
+        String::from_utf8_lossy(&collapse_slashes(&uri.as_bytes()[..end])).into_owned()
+    };
+    let context = GroupContext {
+        server_hostname: &hostname,
+        port: request.server_port(),
+        request_hostname: &request_host,
+        script_name: &script_name,
+        env: &lookup,
+    };
+    GroupNames {
+        process_group: expand_group(&config.process_group, &context),
+        application_group: expand_group(&config.application_group, &context),
+        callable: expand_callable(&config.callable_object, &context),
+    }
+}
+
+/// Where the request runs.
+enum Route {
+    Daemon(Arc<DaemonGroup>),
+    Embedded,
+}
+
+/// The checks on where the request may run: WSGIRestrictProcess, the
+/// group, its script owner, its virtual host; WSGIRestrictEmbedded and
+/// Python for embedded mode.
+fn route(
+    request: &Request<'_>,
+    config: &RequestConfig,
+    process_group: &str,
+    filename: &str,
+) -> Result<Route, c_int> {
+    let refuse = |what: &str, status: c_int| {
+        script_error(request, what, filename);
+        Err(status)
+    };
+    if let Some(allowed) = &config.restrict_process
+        && !allowed.iter().any(|g| g == process_group)
+    {
+        return refuse(
+            &format!(
+                "Daemon process called '{process_group}' cannot be accessed by this WSGI \
+                 application as not a member of allowed groups"
+            ),
+            INTERNAL_ERROR,
+        );
+    }
+    if !process_group.is_empty() {
+        let Some(group) = crate::groups::find(process_group) else {
+            return refuse(
+                &format!("No WSGI daemon process called '{process_group}' has been configured"),
+                INTERNAL_ERROR,
+            );
+        };
+        if let Some(owner) = group.script_owner {
+            let (user, group_id) = request.file_owner();
+            let (matches, what) = match owner {
+                ScriptOwner::User(uid) => (
+                    user == Some(uid),
+                    format!(
+                        "User of WSGI script file does not match required user for daemon process, uid={}",
+                        user.unwrap_or(0)
+                    ),
+                ),
+                ScriptOwner::Group(gid) => (
+                    group_id == Some(gid),
+                    format!(
+                        "Group of WSGI script file does not match required group for daemon process, gid={}",
+                        group_id.unwrap_or(0)
+                    ),
+                ),
             };
-            String::from_utf8_lossy(&wsgi_core::environ::collapse_slashes(
-                &uri.as_bytes()[..end],
-            ))
-            .into_owned()
-        };
-        let context = GroupContext {
-            server_hostname: &hostname,
-            port: ap::ap_get_server_port(r),
-            request_hostname: &request_host,
-            script_name: &script_name,
-            env: &lookup,
-        };
-        let process_group = expand_group(&config.process_group, &context);
-        let application_group = expand_group(&config.application_group, &context);
-        let callable = expand_callable(&config.callable_object, &context);
+            if !matches {
+                return refuse(&what, ap::HTTP_FORBIDDEN as c_int);
+            }
+        }
+        if !group.accessible_from(&request.server_hostname()) {
+            return refuse(
+                &format!(
+                    "Daemon process called '{process_group}' cannot be accessed by this WSGI application"
+                ),
+                INTERNAL_ERROR,
+            );
+        }
+        return Ok(Route::Daemon(group));
+    }
+    if context::embedded_restricted() {
+        return refuse(
+            "Embedded mode of mod_wsgi disabled by runtime configuration (WSGIRestrictEmbedded On)",
+            INTERNAL_ERROR,
+        );
+    }
+    if let Err(why) = context::python_status() {
+        return refuse(
+            &format!("Python is not available in this process ({why})"),
+            INTERNAL_ERROR,
+        );
+    }
+    Ok(Route::Embedded)
+}
 
-        let cgi = environ::build(
+/// Runs the application in this process.
+fn run_embedded(
+    request: &Request<'_>,
+    config: &RequestConfig,
+    names: &GroupNames,
+    cgi: &CgiEnviron,
+    filename: &str,
+) -> c_int {
+    // SAFETY: the request is live for the whole run.
+    let mut backend = unsafe { RequestBackend::new(request.raw()) };
+    // SAFETY: as above.
+    let logger = unsafe { RequestLogger::new(request.raw()) };
+    let run = RunRequest {
+        script: filename,
+        cgi,
+        facts: context::facts(),
+        head_request: request.header_only(),
+        script_mtime: request.file_mtime(),
+    };
+    let completion = dispatch(
+        &Target {
+            application_group: &names.application_group,
+            callable: &names.callable,
+            on_change: if config.script_reloading {
+                OnChange::Reload
+            } else {
+                OnChange::Keep
+            },
+        },
+        &run,
+        &mut backend,
+        &logger,
+    );
+    backend.finish(matches!(completion, Completion::Responded));
+    match completion {
+        Completion::Responded => ap::OK as c_int,
+        Completion::Failed | Completion::RestartRequired => INTERNAL_ERROR,
+        Completion::TimedOut => ap::HTTP_GATEWAY_TIME_OUT as c_int,
+    }
+}
+
+/// # Safety
+/// `r` must be the live request httpd is handling on this thread.
+unsafe fn handle(r: *mut ap::request_rec) -> c_int {
+    // SAFETY: per the contract.
+    let request = unsafe { Request::new(r) };
+    let (filename, config) = match accept(&request) {
+        Ok(accepted) => accepted,
+        Err(status) => return status,
+    };
+    // Names that may refer to the request are expanded once the CGI
+    // variables (SCRIPT_NAME in particular) are known.
+    let names = group_names(&request, &config);
+    // SAFETY: the request is live.
+    let cgi = unsafe {
+        environ::build(
             r,
             &WsgiKeys {
                 config: &config,
-                process_group: &process_group,
-                application_group: &application_group,
-                callable_object: &callable,
+                process_group: &names.process_group,
+                application_group: &names.application_group,
+                callable_object: &names.callable,
             },
-        );
-
-        if let Some(allowed) = &config.restrict_process
-            && !allowed.contains(&process_group)
-        {
-            script_error(
-                r,
-                &format!(
-                    "Daemon process called '{process_group}' cannot be accessed by this WSGI \
-                     application as not a member of allowed groups"
-                ),
-                &filename,
-            );
-            return INTERNAL_ERROR;
-        }
-        if !process_group.is_empty() {
-            let Some(group) = crate::groups::find(&process_group) else {
-                script_error(
-                    r,
-                    &format!("No WSGI daemon process called '{process_group}' has been configured"),
-                    &filename,
-                );
-                return INTERNAL_ERROR;
-            };
-            if let Some(owner) = group.script_owner {
-                let finfo = &(*r).finfo;
-                let (matches, what) = match owner {
-                    crate::groups::ScriptOwner::User(uid) => (
-                        finfo.valid & ap::APR_FINFO_USER as i32 != 0 && finfo.user == uid,
-                        format!(
-                            "User of WSGI script file does not match required user for daemon process, uid={}",
-                            finfo.user
-                        ),
-                    ),
-                    crate::groups::ScriptOwner::Group(gid) => (
-                        finfo.valid & ap::APR_FINFO_GROUP as i32 != 0 && finfo.group == gid,
-                        format!(
-                            "Group of WSGI script file does not match required group for daemon process, gid={}",
-                            finfo.group
-                        ),
-                    ),
-                };
-                if !matches {
-                    script_error(r, &what, &filename);
-                    return ap::HTTP_FORBIDDEN as c_int;
-                }
-            }
-            if !group.accessible_from(&hostname) {
-                script_error(
-                    r,
-                    &format!(
-                        "Daemon process called '{process_group}' cannot be accessed by this WSGI application"
-                    ),
-                    &filename,
-                );
-                return INTERNAL_ERROR;
-            }
-            return crate::child::relay::forward(r, &group, cgi, &filename);
-        }
-        if context::embedded_restricted() {
-            script_error(
-                r,
-                "Embedded mode of mod_wsgi disabled by runtime configuration (WSGIRestrictEmbedded On)",
-                &filename,
-            );
-            return INTERNAL_ERROR;
-        }
-        if let Err(why) = context::python_status() {
-            script_error(
-                r,
-                &format!("Python is not available in this process ({why})"),
-                &filename,
-            );
-            return INTERNAL_ERROR;
-        }
-        let mut backend = RequestBackend::new(r);
-        let logger = RequestLogger::new(r);
-        let request = RunRequest {
-            script: &filename,
-            cgi: &cgi,
-            facts: context::facts(),
-            head_request: (*r).header_only != 0,
-            script_mtime: script_mtime(r),
-        };
-        let completion = dispatch(
-            &Target {
-                application_group: &application_group,
-                callable: &callable,
-                on_change: if config.script_reloading {
-                    OnChange::Reload
-                } else {
-                    OnChange::Keep
-                },
-            },
-            &request,
-            &mut backend,
-            &logger,
-        );
-        backend.finish(matches!(completion, Completion::Responded));
-        match completion {
-            Completion::Responded => ap::OK as c_int,
-            Completion::Failed | Completion::RestartRequired => INTERNAL_ERROR,
-            Completion::TimedOut => ap::HTTP_GATEWAY_TIME_OUT as c_int,
-        }
+        )
+    };
+    match route(&request, &config, &names.process_group, &filename) {
+        // SAFETY: the request is live for the whole exchange.
+        Ok(Route::Daemon(group)) => unsafe {
+            crate::child::relay::forward(r, &group, cgi, &filename)
+        },
+        Ok(Route::Embedded) => run_embedded(&request, &config, &names, &cgi, &filename),
+        Err(status) => status,
     }
 }

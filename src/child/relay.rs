@@ -85,8 +85,8 @@ pub unsafe fn forward(
         // SAFETY: r is live for the handler.
         unsafe { log::request(r, Level::Error, &log::ours(&format!("{text}: {script}"))) };
     };
-    // SAFETY: r is live.
     let head = RequestHead {
+        // SAFETY: r is live.
         head_request: unsafe { (*r).header_only } != 0,
         // SAFETY: r is live.
         script_mtime: unsafe { crate::child::handler::script_mtime(r) },
