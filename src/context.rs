@@ -10,6 +10,11 @@ use parking_lot::RwLock;
 
 use crate::wsgi::environ::ServerFacts;
 
+/// Why Python cannot serve requests in this process.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PythonUnavailable(pub String);
+
 #[derive(Debug, Clone)]
 pub struct ProcessContext {
     /// What the environ reports about this process.
@@ -20,7 +25,7 @@ pub struct ProcessContext {
     /// WSGIRestrictEmbedded On: Apache's children never run Python.
     pub embedded_restricted: bool,
     /// Whether Python is usable in this process, or why not.
-    pub python: Result<(), String>,
+    pub python: Result<(), PythonUnavailable>,
 }
 
 static CONTEXT: RwLock<ProcessContext> = RwLock::new(ProcessContext {
@@ -37,7 +42,7 @@ static CONTEXT: RwLock<ProcessContext> = RwLock::new(ProcessContext {
     maximum_processes: 1,
     threads_per_process: 1,
     embedded_restricted: false,
-    python: Err(String::new()),
+    python: Err(PythonUnavailable(String::new())),
 });
 
 fn mpm_query(what: u32) -> Option<i32> {
@@ -84,7 +89,7 @@ pub fn record_daemon(facts: ServerFacts, maximum_processes: u32, threads_per_pro
 }
 
 /// Whether Python could be started here (or why not).
-pub fn record_python(status: Result<(), String>) {
+pub fn record_python(status: Result<(), PythonUnavailable>) {
     CONTEXT.write().python = status;
 }
 
@@ -96,10 +101,12 @@ pub fn embedded_restricted() -> bool {
     CONTEXT.read().embedded_restricted
 }
 
-pub fn python_status() -> Result<(), String> {
+pub fn python_status() -> Result<(), PythonUnavailable> {
     match &CONTEXT.read().python {
         Ok(()) => Ok(()),
-        Err(why) if why.is_empty() => Err("Python has not been initialised in this process".into()),
+        Err(why) if why.0.is_empty() => Err(PythonUnavailable(
+            "Python has not been initialised in this process".into(),
+        )),
         Err(why) => Err(why.clone()),
     }
 }

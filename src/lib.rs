@@ -9,6 +9,7 @@
 //! - [`apache`]: thin safe edges over the raw httpd/APR bindings.
 
 pub mod apache;
+pub mod build_info;
 pub mod child;
 pub mod config;
 pub mod context;

@@ -22,19 +22,6 @@ use wsgi_core::level::Level;
 /// callbacks, non-daemon threads) before the process is ended anyway.
 pub const SHUTDOWN_TIMEOUT_SECONDS: u32 = 5;
 
-/// `major.minor` of the Python this module runs (safe before
-/// initialisation: it reads a static string).
-pub fn python_version() -> String {
-    // SAFETY: Py_GetVersion returns a static NUL-terminated string and may
-    // be called before Python is initialised.
-    let full = unsafe { std::ffi::CStr::from_ptr(pyo3::ffi::Py_GetVersion()) }.to_string_lossy();
-    let mut parts = full.split(['.', ' ']);
-    match (parts.next(), parts.next()) {
-        (Some(major), Some(minor)) => format!("{major}.{minor}"),
-        _ => full.into_owned(),
-    }
-}
-
 pub fn server_log(level: Level, line: &str) {
     log::server(std::ptr::null(), level, line);
 }
@@ -71,7 +58,7 @@ pub fn lazy(config: &ServerConfig) -> bool {
     config.lazy_initialization.unwrap_or(true)
 }
 
-pub fn initialize(config: &ServerConfig) -> Result<(), String> {
+pub fn initialize(config: &ServerConfig) -> Result<(), lifecycle::InitError> {
     log::server(
         std::ptr::null(),
         Level::Info,
@@ -126,7 +113,7 @@ pub unsafe fn startup_scripts(main: *mut ap::server_rec, process_group: &str) ->
 pub fn import_script(script: &ImportScript) {
     let target = match interpreter::interpreter_for(&script.application_group) {
         Ok(target) => target,
-        Err(lines) => return log_lines(&lines),
+        Err(failure) => return log_lines(&failure.lines),
     };
     with_interpreter(target.interpreter, |py| {
         if load_script(
@@ -157,16 +144,14 @@ pub fn finalize_bounded(seconds: u32) {
     // A hung atexit callback or thread must not keep the process alive:
     // after the timeout, SIGALRM's default action ends it. Threaded MPMs
     // block signals in their threads, so it is unblocked on this one.
-    // SAFETY: resetting SIGALRM, changing this thread's mask and arming an
-    // alarm are async-signal-safe; Apache does not use SIGALRM.
-    unsafe {
-        libc::signal(libc::SIGALRM, libc::SIG_DFL);
-        let mut alarm_only: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut alarm_only);
-        libc::sigaddset(&mut alarm_only, libc::SIGALRM);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &alarm_only, std::ptr::null_mut());
-        libc::alarm(seconds.max(1));
-    }
+    use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
+    // SAFETY: the default action installs no handler; Apache does not use
+    // SIGALRM.
+    let _ = unsafe { signal(Signal::SIGALRM, SigHandler::SigDfl) };
+    let mut alarm_only = SigSet::empty();
+    alarm_only.add(Signal::SIGALRM);
+    let _ = alarm_only.thread_unblock();
+    nix::unistd::alarm::set(seconds.max(1));
     log::server(
         std::ptr::null(),
         Level::Info,
@@ -174,6 +159,5 @@ pub fn finalize_bounded(seconds: u32) {
     );
     interpreter::forget_all();
     lifecycle::finalize();
-    // SAFETY: cancels the alarm armed above.
-    unsafe { libc::alarm(0) };
+    nix::unistd::alarm::cancel();
 }

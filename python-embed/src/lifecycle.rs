@@ -43,26 +43,57 @@ fn status_message(status: &ffi::PyStatus) -> String {
     }
 }
 
-fn c_string(what: &str, value: &str) -> Result<CString, String> {
-    CString::new(value).map_err(|_| format!("{what} contains a NUL byte"))
+/// Why Python could not be initialised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} contains a NUL byte")]
+    Nul(&'static str),
+    #[error("cannot set {what}: {status}")]
+    Setting { what: &'static str, status: String },
+    #[error("cannot decode a warning option")]
+    WarningUndecodable,
+    #[error("cannot add warning option: {0}")]
+    Warning(String),
+    #[error("cannot set sys.argv: {0}")]
+    Argv(String),
+    #[error("Python initialisation failed: {0}")]
+    Initialize(String),
+}
+
+fn c_string(what: &'static str, value: &str) -> Result<CString, InitError> {
+    CString::new(value).map_err(|_| InitError::Nul(what))
+}
+
+/// Which `wchar_t*` member of the configuration a string goes to.
+#[derive(Clone, Copy)]
+enum ConfigString {
+    Home,
+    ProgramName,
 }
 
 /// Sets a `wchar_t*` member of `config` from a (locale-encoded) byte string.
-///
-/// # Safety
-/// `config` must be initialised and `field` must point into it.
-unsafe fn set_config_string(
-    config: *mut ffi::PyConfig,
-    field: *mut *mut libc::wchar_t,
-    what: &str,
+fn set_config_string(
+    config: &mut ffi::PyConfig,
+    member: ConfigString,
+    what: &'static str,
     value: &str,
-) -> Result<(), String> {
+) -> Result<(), InitError> {
     let value = c_string(what, value)?;
-    // SAFETY: the caller guarantees config/field validity; value is NUL-terminated.
+    let field = match member {
+        ConfigString::Home => &raw mut config.home,
+        ConfigString::ProgramName => &raw mut config.program_name,
+    };
+    // SAFETY: config is initialised and field is one of its members; value
+    // is NUL-terminated and outlives the call.
     let status = unsafe { ffi::PyConfig_SetBytesString(config, field, value.as_ptr()) };
+    check(&status).map_err(|status| InitError::Setting { what, status })
+}
+
+/// The message of a failed status, or nothing.
+fn check(status: &ffi::PyStatus) -> Result<(), String> {
     // SAFETY: status was just returned by CPython.
-    if unsafe { ffi::PyStatus_Exception(status) } != 0 {
-        return Err(format!("cannot set {what}: {}", status_message(&status)));
+    if unsafe { ffi::PyStatus_Exception(*status) } != 0 {
+        return Err(status_message(status));
     }
     Ok(())
 }
@@ -72,16 +103,16 @@ unsafe fn set_config_string(
 ///
 /// Signal handlers are not installed (the host owns signals) and C stdio is
 /// left as the host configured it.
-pub fn initialize(settings: &PythonSettings) -> Result<(), String> {
+pub fn initialize(settings: &PythonSettings) -> Result<(), InitError> {
     if is_initialized() {
         return Ok(());
     }
     let mut config = MaybeUninit::<ffi::PyConfig>::zeroed();
-    let config = config.as_mut_ptr();
     // SAFETY: PyConfig_InitPythonConfig fully initialises the zeroed struct.
-    unsafe { ffi::PyConfig_InitPythonConfig(config) };
-    // SAFETY: config was initialised above.
-    let result = unsafe { configure_and_initialize(config, settings) };
+    unsafe { ffi::PyConfig_InitPythonConfig(config.as_mut_ptr()) };
+    // SAFETY: initialised just above.
+    let config = unsafe { config.assume_init_mut() };
+    let result = configure_and_initialize(config, settings);
     // SAFETY: config was initialised by PyConfig_InitPythonConfig.
     unsafe { ffi::PyConfig_Clear(config) };
     result?;
@@ -90,77 +121,65 @@ pub fn initialize(settings: &PythonSettings) -> Result<(), String> {
     Ok(())
 }
 
-/// # Safety
-/// `config` must have been initialised with `PyConfig_InitPythonConfig`.
-unsafe fn configure_and_initialize(
-    config: *mut ffi::PyConfig,
+fn configure_and_initialize(
+    config: &mut ffi::PyConfig,
     settings: &PythonSettings,
-) -> Result<(), String> {
-    // SAFETY: per the contract; the fields written belong to config.
-    unsafe {
-        (*config).install_signal_handlers = 0;
-        (*config).configure_c_stdio = 0;
-        (*config).parse_argv = 0;
-        (*config).optimization_level = i32::from(settings.optimize);
-        (*config).write_bytecode = i32::from(settings.write_bytecode);
-        match settings.hash_seed {
-            HashSeed::Default => {}
-            HashSeed::Random => {
-                (*config).use_hash_seed = 0;
-                (*config).hash_seed = 0;
-            }
-            HashSeed::Fixed(seed) => {
-                (*config).use_hash_seed = 1;
-                (*config).hash_seed = std::os::raw::c_ulong::from(seed);
-            }
+) -> Result<(), InitError> {
+    config.install_signal_handlers = 0;
+    config.configure_c_stdio = 0;
+    config.parse_argv = 0;
+    config.optimization_level = i32::from(settings.optimize);
+    config.write_bytecode = i32::from(settings.write_bytecode);
+    match settings.hash_seed {
+        HashSeed::Default => {}
+        HashSeed::Random => {
+            config.use_hash_seed = 0;
+            config.hash_seed = 0;
         }
-        for option in &settings.warnings {
-            let option = c_string("warning option", option)?;
-            let wide = ffi::Py_DecodeLocale(option.as_ptr(), ptr::null_mut());
-            if wide.is_null() {
-                return Err("cannot decode a warning option".into());
-            }
-            let status = ffi::PyWideStringList_Append(&raw mut (*config).warnoptions, wide);
-            ffi::PyMem_RawFree(wide.cast());
-            if ffi::PyStatus_Exception(status) != 0 {
-                return Err(format!(
-                    "cannot add warning option: {}",
-                    status_message(&status)
-                ));
-            }
-        }
-        match settings.home.as_deref().map(HomeSetting::for_home) {
-            Some(HomeSetting::Prefix(prefix)) => {
-                set_config_string(config, &raw mut (*config).home, "python home", &prefix)?
-            }
-            Some(HomeSetting::VirtualEnv { program }) => set_config_string(
-                config,
-                &raw mut (*config).program_name,
-                "python program name",
-                &program,
-            )?,
-            None => set_config_string(
-                config,
-                &raw mut (*config).program_name,
-                "python program name",
-                BUILD_PYTHON,
-            )?,
-        }
-        let argv0 = c_string("argv[0]", &settings.argv0)?;
-        let mut argv = [argv0.as_ptr()];
-        // argv holds one valid NUL-terminated string that outlives the call.
-        let status = ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr());
-        if ffi::PyStatus_Exception(status) != 0 {
-            return Err(format!("cannot set sys.argv: {}", status_message(&status)));
-        }
-        let status = ffi::Py_InitializeFromConfig(config);
-        if ffi::PyStatus_Exception(status) != 0 {
-            return Err(format!(
-                "Python initialisation failed: {}",
-                status_message(&status)
-            ));
+        HashSeed::Fixed(seed) => {
+            config.use_hash_seed = 1;
+            config.hash_seed = std::os::raw::c_ulong::from(seed);
         }
     }
+    for option in &settings.warnings {
+        let option = c_string("warning option", option)?;
+        // SAFETY: option is NUL-terminated; the result is freed below.
+        let wide = unsafe { ffi::Py_DecodeLocale(option.as_ptr(), ptr::null_mut()) };
+        if wide.is_null() {
+            return Err(InitError::WarningUndecodable);
+        }
+        // SAFETY: the list belongs to the initialised config; Append copies
+        // the string.
+        let status = unsafe { ffi::PyWideStringList_Append(&mut config.warnoptions, wide) };
+        // SAFETY: wide came from Py_DecodeLocale.
+        unsafe { ffi::PyMem_RawFree(wide.cast()) };
+        check(&status).map_err(InitError::Warning)?;
+    }
+    match settings.home.as_deref().map(HomeSetting::for_home) {
+        Some(HomeSetting::Prefix(prefix)) => {
+            set_config_string(config, ConfigString::Home, "python home", &prefix)?
+        }
+        Some(HomeSetting::VirtualEnv { program }) => set_config_string(
+            config,
+            ConfigString::ProgramName,
+            "python program name",
+            &program,
+        )?,
+        None => set_config_string(
+            config,
+            ConfigString::ProgramName,
+            "python program name",
+            BUILD_PYTHON,
+        )?,
+    }
+    let argv0 = c_string("argv[0]", &settings.argv0)?;
+    let mut argv = [argv0.as_ptr()];
+    // SAFETY: argv holds one NUL-terminated string that outlives the call.
+    let status = unsafe { ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr()) };
+    check(&status).map_err(InitError::Argv)?;
+    // SAFETY: the configuration is complete; Python is not yet initialised.
+    let status = unsafe { ffi::Py_InitializeFromConfig(config) };
+    check(&status).map_err(InitError::Initialize)?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ptr;
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use pyo3::{Python, ffi};
 
@@ -69,8 +69,8 @@ thread_local! {
 /// sub-interpreter (CPython refuses to end one that still has other states).
 static SUB_STATE_REGISTRY: Mutex<Vec<(Interpreter, ThreadState)>> = Mutex::new(Vec::new());
 
-fn registry() -> std::sync::MutexGuard<'static, Vec<(Interpreter, ThreadState)>> {
-    SUB_STATE_REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+fn registry() -> parking_lot::MutexGuard<'static, Vec<(Interpreter, ThreadState)>> {
+    SUB_STATE_REGISTRY.lock()
 }
 
 /// Called once by `lifecycle::initialize` on the initialising thread, which
@@ -196,7 +196,12 @@ pub fn is_attached() -> bool {
 /// Creates a sub-interpreter. The caller is attached to any interpreter and
 /// stays attached to it; the new interpreter keeps the thread state it was
 /// created with as this thread's.
-pub fn new_sub_interpreter(_py: Python<'_>) -> Result<Interpreter, String> {
+/// `Py_NewInterpreter` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Py_NewInterpreter() failed")]
+pub struct NewInterpreterFailed;
+
+pub fn new_sub_interpreter(_py: Python<'_>) -> Result<Interpreter, NewInterpreterFailed> {
     let previous = ATTACHED.with(Cell::get);
     // SAFETY: the caller holds the GIL (the token proves it); on success
     // Py_NewInterpreter makes the new state current, which is swapped back.
@@ -204,7 +209,7 @@ pub fn new_sub_interpreter(_py: Python<'_>) -> Result<Interpreter, String> {
         let state = ffi::Py_NewInterpreter();
         if state.is_null() {
             ffi::PyThreadState_Swap(previous);
-            return Err("Py_NewInterpreter() failed".into());
+            return Err(NewInterpreterFailed);
         }
         let interpreter = Interpreter(ffi::PyThreadState_GetInterpreter(state));
         remember_sub_state(interpreter, state);

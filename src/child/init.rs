@@ -9,7 +9,7 @@ use python_embed::lifecycle;
 use python_embed::threads::is_attached;
 
 use crate::apache::log::{self, set_main_server};
-use crate::context;
+use crate::context::{self, PythonUnavailable};
 use crate::startup::{
     SHUTDOWN_TIMEOUT_SECONDS, finalize_bounded, import_script, initialize, log_lines, server_log,
     startup_scripts,
@@ -76,8 +76,8 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
         initialize(&config)
     };
     if let Err(reason) = started {
-        log_lines(std::slice::from_ref(&reason));
-        context::record_python(Err(reason));
+        log_lines(&[reason.to_string()]);
+        context::record_python(Err(PythonUnavailable(reason.to_string())));
         return;
     }
     let (maximum_processes, threads_per_process) = context::shape();
@@ -94,9 +94,9 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
     });
     match interpreter::interpreter_for("") {
         Ok(_) => context::record_python(Ok(())),
-        Err(lines) => {
-            log_lines(&lines);
-            context::record_python(Err(lines.join(" ")));
+        Err(failure) => {
+            log_lines(&failure.lines);
+            context::record_python(Err(PythonUnavailable(failure.to_string())));
             return;
         }
     }

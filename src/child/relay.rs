@@ -280,8 +280,7 @@ fn open(group: &DaemonGroup, error: &dyn Fn(String)) -> Result<(DaemonConnection
                 "Unable to connect to WSGI daemon process '{}' on '{}' as user with uid={} ({failure})",
                 group.name(),
                 route.socket_path.display(),
-                // SAFETY: reading this process's uid.
-                unsafe { libc::geteuid() }
+                nix::unistd::geteuid()
             ));
             return Err(status(ap::HTTP_SERVICE_UNAVAILABLE));
         }

@@ -7,6 +7,8 @@ use std::os::raw::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
+use wsgi_core::directives::DirectiveError;
+use wsgi_core::refuse;
 
 use wsgi_core::directives::{import_script, script_alias, values};
 
@@ -16,7 +18,7 @@ use crate::apache::c_str;
 
 /// Turns a handler's outcome into what httpd expects: NULL, or a message
 /// in the command's pool.
-unsafe fn outcome(cmd: *mut ap::cmd_parms, result: Result<(), String>) -> *const c_char {
+unsafe fn outcome(cmd: *mut ap::cmd_parms, result: Result<(), DirectiveError>) -> *const c_char {
     match result {
         Ok(()) => std::ptr::null(),
         Err(message) => {
@@ -32,23 +34,23 @@ unsafe fn outcome(cmd: *mut ap::cmd_parms, result: Result<(), String>) -> *const
 unsafe fn guarded(
     cmd: *mut ap::cmd_parms,
     directive: &str,
-    body: impl FnOnce() -> Result<(), String>,
+    body: impl FnOnce() -> Result<(), DirectiveError>,
 ) -> *const c_char {
     let result = catch_unwind(AssertUnwindSafe(body))
-        .unwrap_or_else(|_| Err(format!("{directive}: internal error in mod_wsgi")));
+        .unwrap_or_else(|_| Err(refuse!("{directive}: internal error in mod_wsgi")));
     // SAFETY: cmd is live for the duration of the handler.
     unsafe { outcome(cmd, result) }
 }
 
 /// httpd's own check that a directive is used at server level only.
-unsafe fn global_only(cmd: *mut ap::cmd_parms) -> Result<(), String> {
+unsafe fn global_only(cmd: *mut ap::cmd_parms) -> Result<(), DirectiveError> {
     // SAFETY: cmd is live.
     let error = unsafe { ap::ap_check_cmd_context(cmd, ap::GLOBAL_ONLY as _) };
     if error.is_null() {
         Ok(())
     } else {
         // SAFETY: httpd returns a NUL-terminated message.
-        Err(unsafe { c_str(error) }.into_owned())
+        Err(unsafe { c_str(error) }.into_owned().into())
     }
 }
 
@@ -80,11 +82,11 @@ unsafe extern "C" fn script_alias_directive(
             let alias = script_alias::parse(directive, &c_str(args))?;
             let regex = if is_match {
                 let pattern = CString::new(alias.url.as_str())
-                    .map_err(|_| format!("{directive}: pattern contains a NUL byte"))?;
+                    .map_err(|_| refuse!("{directive}: pattern contains a NUL byte"))?;
                 let compiled =
                     ap::ap_pregcomp((*cmd).pool, pattern.as_ptr(), ap::AP_REG_EXTENDED as _);
                 if compiled.is_null() {
-                    return Err(format!(
+                    return Err(refuse!(
                         "{directive}: regular expression '{}' could not be compiled",
                         alias.url
                     ));
@@ -103,11 +105,11 @@ unsafe extern "C" fn script_alias_directive(
 /// being read (a group name must be unique, and WSGIImportScript may only
 /// name a group defined before it). Keyed by the configuration pool, so a
 /// new reading of the configuration starts empty.
-static DEFINED_GROUPS: std::sync::Mutex<(usize, Vec<String>)> =
-    std::sync::Mutex::new((0, Vec::new()));
+static DEFINED_GROUPS: parking_lot::Mutex<(usize, Vec<String>)> =
+    parking_lot::Mutex::new((0, Vec::new()));
 
 unsafe extern "C" fn forget_defined_groups(_data: *mut c_void) -> ap::apr_status_t {
-    *DEFINED_GROUPS.lock().unwrap_or_else(|e| e.into_inner()) = (0, Vec::new());
+    *DEFINED_GROUPS.lock() = (0, Vec::new());
     0
 }
 
@@ -117,8 +119,8 @@ unsafe extern "C" fn forget_defined_groups(_data: *mut c_void) -> ap::apr_status
 /// `pool` must be the live configuration pool.
 unsafe fn defined_groups(
     pool: *mut ap::apr_pool_t,
-) -> std::sync::MutexGuard<'static, (usize, Vec<String>)> {
-    let mut groups = DEFINED_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+) -> parking_lot::MutexGuard<'static, (usize, Vec<String>)> {
+    let mut groups = DEFINED_GROUPS.lock();
     if groups.0 != pool as usize {
         *groups = (pool as usize, Vec::new());
         // The pool is reused for the next reading of the configuration
@@ -148,12 +150,12 @@ unsafe extern "C" fn daemon_process_directive(
             let name = options.name.clone();
             let resolve_user = |account: &wsgi_core::daemon_options::Account| {
                 crate::groups::accounts::user(account)
-                    .map_err(|e| format!("WSGIDaemonProcess {name}: {e}"))
+                    .map_err(|e| refuse!("WSGIDaemonProcess {name}: {e}"))
             };
             if let Some(user) = &options.user
                 && resolve_user(user)?.uid == 0
             {
-                return Err(format!(
+                return Err(refuse!(
                     "WSGIDaemonProcess {name}: daemon processes must not run as root"
                 ));
             }
@@ -168,14 +170,14 @@ unsafe extern "C" fn daemon_process_directive(
                 .flatten()
             {
                 crate::groups::accounts::group(account)
-                    .map_err(|e| format!("WSGIDaemonProcess {}: {e}", options.name))?;
+                    .map_err(|e| refuse!("WSGIDaemonProcess {}: {e}", options.name))?;
             }
             for name in &options.supplementary_groups {
                 crate::groups::accounts::group(&wsgi_core::daemon_options::Account::Name(
                     name.clone(),
                 ))
                 .map_err(|e| {
-                    format!(
+                    refuse!(
                         "WSGIDaemonProcess {}: supplementary-groups: {e}",
                         options.name
                     )
@@ -183,7 +185,7 @@ unsafe extern "C" fn daemon_process_directive(
             }
             let mut defined = defined_groups((*cmd).pool);
             if defined.1.contains(&options.name) {
-                return Err(format!(
+                return Err(refuse!(
                     "WSGIDaemonProcess: the name '{}' duplicates an earlier WSGIDaemonProcess",
                     options.name
                 ));
@@ -230,7 +232,7 @@ unsafe extern "C" fn import_script_directive(
                     .1
                     .contains(&script.process_group)
             {
-                return Err(format!(
+                return Err(refuse!(
                     "WSGIImportScript: process group '{}' has not been defined by an earlier WSGIDaemonProcess",
                     script.process_group
                 ));
@@ -389,11 +391,11 @@ take1_handler!(socket_prefix, "WSGISocketPrefix", |cmd, _mconfig, value| {
     if value.is_empty() {
         return Err("WSGISocketPrefix needs a path".into());
     }
-    let path =
-        CString::new(value.as_str()).map_err(|_| "WSGISocketPrefix: NUL in path".to_string())?;
+    let path = CString::new(value.as_str())
+        .map_err(|_| DirectiveError::from("WSGISocketPrefix: NUL in path"))?;
     let resolved = ap::ap_server_root_relative((*cmd).pool, path.as_ptr());
     if resolved.is_null() {
-        return Err(format!("WSGISocketPrefix: invalid path '{value}'"));
+        return Err(refuse!("WSGISocketPrefix: invalid path '{value}'"));
     }
     server_config(cmd).socket_prefix = Some(std::path::PathBuf::from(c_str(resolved).into_owned()));
     Ok(())

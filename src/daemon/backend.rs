@@ -1,7 +1,7 @@
 //! The daemon process's side of a request: the adapter's backend on the
 //! socket from the Apache child.
 
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -172,21 +172,16 @@ impl Backend for SocketBackend<'_> {
         let mut done = 0u64;
         while done < len {
             let want = ((len - done) as usize).min(buffer.len());
-            // SAFETY: pread into our buffer from the application's open file.
-            let n = unsafe {
-                libc::pread(
-                    fd,
-                    buffer.as_mut_ptr().cast(),
-                    want,
-                    (offset + done) as libc::off_t,
-                )
-            };
-            if n <= 0 {
+            // SAFETY: the adapter holds the application's file object, and so
+            // its descriptor, open for the whole call.
+            let file = unsafe { BorrowedFd::borrow_raw(fd) };
+            let n = match nix::sys::uio::pread(file, &mut buffer[..want], (offset + done) as i64) {
+                Ok(n) if n > 0 => n,
                 // The file shrank or failed: the response stays short, which
                 // the adapter reports and cuts.
-                break;
-            }
-            self.send_chunks(&buffer[..n as usize])?;
+                _ => break,
+            };
+            self.send_chunks(&buffer[..n])?;
             done += n as u64;
         }
         Ok(())

@@ -15,7 +15,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use nix::sys::resource::{Resource, getrlimit};
+use nix::sys::socket::{SockFlag, accept4};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -61,7 +66,7 @@ struct Parked {
 }
 
 pub struct Connections {
-    epoll: OwnedFd,
+    epoll: Epoll,
     listener: RawFd,
     parked: Mutex<HashMap<RawFd, Parked>>,
     next_serial: std::sync::atomic::AtomicU32,
@@ -71,13 +76,7 @@ pub struct Connections {
 
 impl Connections {
     pub fn new(listener: RawFd) -> io::Result<Connections> {
-        // SAFETY: creating a new epoll instance.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a new descriptor owned from here on.
-        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let connections = Connections {
             epoll,
             listener,
@@ -85,32 +84,32 @@ impl Connections {
             next_serial: std::sync::atomic::AtomicU32::new(0),
             limit: descriptor_limit().saturating_sub(64).clamp(16, 10_000),
         };
-        connections.control(libc::EPOLL_CTL_ADD, listener, LISTENER)?;
+        connections.watch(true, listener, LISTENER)?;
         Ok(connections)
     }
 
-    fn control(&self, operation: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
-            u64: token,
-        };
-        // SAFETY: registering a descriptor we own with our epoll instance.
-        let rv = unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), operation, fd, &mut event) };
-        if rv < 0 {
-            return Err(io::Error::last_os_error());
+    /// Registers `fd` (`add`) or re-arms it, one-shot, for reading.
+    fn watch(&self, add: bool, fd: RawFd, token: u64) -> io::Result<()> {
+        // SAFETY: the listener is open for the process's life; a parked
+        // connection is open while its entry is in `parked` (see park).
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut event = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT, token);
+        if add {
+            self.epoll.add(fd, event)?;
+        } else {
+            self.epoll.modify(fd, &mut event)?;
         }
         Ok(())
     }
 
     /// Waits up to `timeout_ms` for one ready descriptor.
-    pub fn wait(&self, timeout_ms: i32) -> Ready {
-        let mut event = libc::epoll_event { events: 0, u64: 0 };
-        // SAFETY: waiting for at most one event into `event`.
-        let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut event, 1, timeout_ms) };
-        if n <= 0 {
-            return Ready::Nothing;
+    pub fn wait(&self, timeout_ms: u16) -> Ready {
+        let mut events = [EpollEvent::empty()];
+        match self.epoll.wait(&mut events, timeout_ms) {
+            Ok(1) => {}
+            _ => return Ready::Nothing,
         }
-        let token = event.u64;
+        let token = events[0].data();
         if token == LISTENER {
             return Ready::Listener;
         }
@@ -130,33 +129,25 @@ impl Connections {
     /// Accepts one connection (another process may have taken it) and
     /// watches the listener again.
     pub fn accept(&self) -> Option<UnixStream> {
-        // SAFETY: accept on the group's non-blocking listener.
-        let fd = unsafe {
-            libc::accept4(
-                self.listener,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        let error = (fd < 0).then(io::Error::last_os_error);
-        let _ = self.control(libc::EPOLL_CTL_MOD, self.listener, LISTENER);
-        if let Some(error) = error {
-            if matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        let accepted = accept4(self.listener, SockFlag::SOCK_CLOEXEC);
+        let _ = self.watch(false, self.listener, LISTENER);
+        match accepted {
+            // SAFETY: fd is a new connected socket owned from here on.
+            Ok(fd) => Some(unsafe { UnixStream::from_raw_fd(fd) }),
+            Err(Errno::EMFILE | Errno::ENFILE) => {
                 // Out of descriptors: let running requests finish some.
                 std::thread::sleep(std::time::Duration::from_millis(50));
+                None
             }
-            return None;
+            Err(_) => None,
         }
-        // SAFETY: fd is a new connected socket owned from here on.
-        Some(unsafe { UnixStream::from_raw_fd(fd) })
     }
 
     /// Leaves a waiting connection on the listener to the group's other
     /// processes: watches the listener again after a moment.
     pub fn decline(&self) {
         std::thread::sleep(std::time::Duration::from_millis(1));
-        let _ = self.control(libc::EPOLL_CTL_MOD, self.listener, LISTENER);
+        let _ = self.watch(false, self.listener, LISTENER);
     }
 
     /// Parks a connection until it has bytes to read; `first` is whether it
@@ -187,13 +178,8 @@ impl Connections {
                 },
             );
         }
-        let operation = if first {
-            libc::EPOLL_CTL_ADD
-        } else {
-            libc::EPOLL_CTL_MOD
-        };
         let token = (u64::from(serial) << 32) | u64::from(fd as u32);
-        if self.control(operation, fd, token).is_err() {
+        if self.watch(first, fd, token).is_err() {
             // Closing it is all that is left; the child connects again.
             self.parked.lock().remove(&fd);
         }
@@ -253,13 +239,8 @@ fn evict_oldest_proving(parked: &mut HashMap<RawFd, Parked>, keep: usize) -> Vec
 
 /// The soft limit on open descriptors.
 fn descriptor_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills the struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return 1024;
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) => usize::try_from(soft).unwrap_or(usize::MAX),
+        Err(_) => 1024,
     }
-    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
 }

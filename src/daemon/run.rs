@@ -10,6 +10,7 @@ use python_embed::lifecycle;
 
 use crate::apache::log;
 use crate::config::access::server_config;
+use crate::daemon::privileges::PrivilegeError;
 use crate::daemon::serve::{Server, install_signal_handlers};
 use crate::groups::board::End;
 use crate::groups::directory;
@@ -20,6 +21,25 @@ use crate::wsgi::interpreter::{self, InterpreterSetup};
 use crate::wsgi::python_module::ProcessFacts;
 use crate::{context, startup};
 use wsgi_core::level::Level;
+
+/// Why a daemon process could not start serving (it then exits with
+/// status 1, and the parent starts another after a delay).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("its group is not in the daemon directory")]
+    NotInDirectory,
+    #[error("cannot chroot to {}: {source}", path.display())]
+    Chroot {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Privileges(#[from] PrivilegeError),
+    #[error(transparent)]
+    Python(#[from] python_embed::lifecycle::InitError),
+    #[error(transparent)]
+    Interpreter(#[from] crate::wsgi::interpreter::InterpreterError),
+}
 
 /// Runs a daemon process of `group` in the child just forked by the
 /// parent; never returns.
@@ -52,7 +72,7 @@ pub unsafe fn daemon_main(
     let outcome = match secret {
         // SAFETY: main_server is the live main server.
         Some(secret) => unsafe { setup_and_serve(&group, number, main_server, secret) },
-        None => Err("its group is not in the daemon directory".to_string()),
+        None => Err(StartError::NotInDirectory),
     };
     let code = match outcome {
         Ok(()) => 0,
@@ -166,9 +186,10 @@ unsafe fn set_display_name(main_server: *mut ap::server_rec, name: &str) {
         let n = bytes.len().min(space);
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
         std::ptr::write_bytes(start.add(n), 0, space + 1 - n);
-        if let Ok(short) = CString::new(&bytes[..bytes.len().min(15)]) {
-            libc::prctl(libc::PR_SET_NAME, short.as_ptr());
-        }
+    }
+    // The thread name the kernel shows (15 bytes at most).
+    if let Ok(short) = CString::new(&name.as_bytes()[..name.len().min(15)]) {
+        let _ = nix::sys::prctl::set_name(&short);
     }
 }
 
@@ -188,43 +209,37 @@ unsafe fn setup_and_serve(
     number: usize,
     main_server: *mut ap::server_rec,
     secret: Secret,
-) -> Result<(), String> {
+) -> Result<(), StartError> {
+    use nix::sys::resource::{Resource, setrlimit};
     let options = &group.options;
     if let Some(root) = &options.chroot {
-        let path =
-            CString::new(root.as_os_str().as_encoded_bytes()).map_err(|_| "bad chroot path")?;
-        // SAFETY: plain system calls as root before privileges are dropped.
-        if unsafe { libc::chroot(path.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 } {
-            return Err(format!(
-                "cannot chroot to {}: {}",
-                root.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
+        nix::unistd::chroot(root.as_path())
+            .and_then(|()| nix::unistd::chdir("/"))
+            .map_err(|e| StartError::Chroot {
+                path: root.clone(),
+                source: e.into(),
+            })?;
     }
     // Raising the priority needs root: done before privileges go.
-    // SAFETY: adjusting this process's own limits and priority.
-    unsafe {
-        if options.cpu_priority != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, options.cpu_priority);
-        }
-        for (resource, limit) in [
-            (libc::RLIMIT_DATA, options.memory_limit),
-            (libc::RLIMIT_AS, options.virtual_memory_limit),
-        ] {
-            if let Some(limit) = limit {
-                let value = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                libc::setrlimit(resource, &value);
-            }
+    if options.cpu_priority != 0 {
+        // SAFETY: setting this process's own priority (nix has no wrapper).
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, options.cpu_priority) };
+    }
+    for (resource, limit) in [
+        (Resource::RLIMIT_DATA, options.memory_limit),
+        (Resource::RLIMIT_AS, options.virtual_memory_limit),
+    ] {
+        if let Some(limit) = limit {
+            // As in mod_wsgi, a limit that cannot be set does not stop the
+            // process.
+            let _ = setrlimit(resource, limit, limit);
         }
     }
     crate::daemon::privileges::drop_to(&group.identity)?;
     if let Some(mask) = options.umask {
-        // SAFETY: setting the file mode mask.
-        unsafe { libc::umask(mask as libc::mode_t) };
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+            mask as libc::mode_t,
+        ));
     }
     if let Err(e) = std::env::set_current_dir(&group.home) {
         log::server(
@@ -297,7 +312,7 @@ unsafe fn setup_and_serve(
             threads_per_process: options.threads,
         },
     });
-    interpreter::interpreter_for("").map_err(|lines| lines.join(" "))?;
+    interpreter::interpreter_for("")?;
     // SAFETY: main_server is the live main server.
     for script in unsafe { startup::startup_scripts(main_server, group.name()) } {
         startup::import_script(&script);

@@ -5,10 +5,12 @@
 //! startup-timeout, cpu-time-limit) and the shutdown sequence.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::apache::log;
@@ -120,44 +122,52 @@ fn wake() {
     }
 }
 
+/// Waits up to 100 ms for a signal handler's byte on the wake pipe.
+fn wait_for_wake(wake_read: RawFd) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    if wake_read < 0 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        return;
+    }
+    // SAFETY: the read end is open for the life of the process (never closed).
+    let pipe = unsafe { BorrowedFd::borrow_raw(wake_read) };
+    let mut fds = [PollFd::new(pipe, PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::from(100u8)).unwrap_or(0) > 0 {
+        let mut drain = [0u8; 64];
+        let _ = nix::unistd::read(pipe, &mut drain);
+    }
+}
+
 /// Installs the daemon's signal handling: SIGTERM, SIGINT and SIGHUP stop
 /// it, SIGUSR1 restarts it gracefully, SIGPIPE is ignored.
 pub fn install_signal_handlers() {
-    // SAFETY: installing handlers that only touch atomics and write(2);
-    // unblocking signals the Apache parent may have blocked.
-    unsafe {
-        let mut fds = [0; 2];
-        if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) == 0 {
-            WAKE_FD.store(fds[1], Ordering::SeqCst);
-            WAKE_READ.store(fds[0], Ordering::SeqCst);
-        }
-        for (signal, handler) in [
-            (
-                libc::SIGTERM,
-                on_stop_signal as *const () as libc::sighandler_t,
-            ),
-            (
-                libc::SIGINT,
-                on_stop_signal as *const () as libc::sighandler_t,
-            ),
-            (
-                libc::SIGHUP,
-                on_stop_signal as *const () as libc::sighandler_t,
-            ),
-            (
-                libc::SIGUSR1,
-                on_graceful_signal as *const () as libc::sighandler_t,
-            ),
-            (libc::SIGPIPE, libc::SIG_IGN),
-            (libc::SIGCHLD, libc::SIG_DFL),
-            (libc::SIGALRM, libc::SIG_DFL),
-        ] {
-            libc::signal(signal, handler);
-        }
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &all, std::ptr::null_mut());
+    use nix::fcntl::OFlag;
+    use nix::sys::signal::{
+        SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, pthread_sigmask, sigaction,
+    };
+    use std::os::fd::IntoRawFd;
+    if let Ok((read, write)) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) {
+        // Both ends live as long as the process.
+        WAKE_FD.store(write.into_raw_fd(), Ordering::SeqCst);
+        WAKE_READ.store(read.into_raw_fd(), Ordering::SeqCst);
     }
+    let stop = SigHandler::Handler(on_stop_signal);
+    let graceful = SigHandler::Handler(on_graceful_signal);
+    for (signal, handler) in [
+        (Signal::SIGTERM, stop),
+        (Signal::SIGINT, stop),
+        (Signal::SIGHUP, stop),
+        (Signal::SIGUSR1, graceful),
+        (Signal::SIGPIPE, SigHandler::SigIgn),
+        (Signal::SIGCHLD, SigHandler::SigDfl),
+        (Signal::SIGALRM, SigHandler::SigDfl),
+    ] {
+        let action = SigAction::new(handler, SaFlags::SA_RESTART, SigSet::empty());
+        // SAFETY: the handlers only touch atomics and write(2).
+        let _ = unsafe { sigaction(signal, &action) };
+    }
+    // Unblocks what the Apache parent had blocked.
+    let _ = pthread_sigmask(SigmaskHow::SIG_UNBLOCK, Some(&SigSet::all()), None);
 }
 
 static WAKE_READ: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
@@ -219,12 +229,12 @@ impl Server {
             interrupting: std::sync::atomic::AtomicUsize::new(0),
             interrupter: Mutex::new(None),
             // SAFETY: reading the parent pid.
-            parent: unsafe { libc::getppid() },
+            parent: nix::unistd::getppid().as_raw(),
         })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     fn log(&self, level: Level, text: &str) {
@@ -311,7 +321,7 @@ impl Server {
                 .spawn(move || server.interrupter(jobs))
                 .is_ok()
             {
-                *self.interrupter.lock().unwrap_or_else(|e| e.into_inner()) = Some(sender);
+                *self.interrupter.lock() = Some(sender);
             }
         }
         {
@@ -345,11 +355,8 @@ impl Server {
             if now >= deadline {
                 return false;
             }
-            state = self
-                .changed
-                .wait_timeout(state, (deadline - now).min(Duration::from_millis(50)))
-                .map(|(s, _)| s)
-                .unwrap_or_else(|e| e.into_inner().0);
+            self.changed
+                .wait_for(&mut state, (deadline - now).min(Duration::from_millis(50)));
         }
         true
     }
@@ -393,17 +400,7 @@ impl Server {
                     Phase::Running => {}
                 }
             }
-            let mut fd = libc::pollfd {
-                fd: wake_read,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: polling our own pipe for at most 100 ms.
-            if unsafe { libc::poll(&mut fd, 1, 100) } > 0 {
-                let mut drain = [0u8; 64];
-                // SAFETY: reading our own non-blocking pipe.
-                unsafe { libc::read(wake_read, drain.as_mut_ptr().cast(), drain.len()) };
-            }
+            wait_for_wake(wake_read);
         }
     }
 
@@ -432,11 +429,8 @@ impl Server {
                 );
                 return false;
             }
-            state = self
-                .changed
-                .wait_timeout(state, (deadline - now).min(Duration::from_millis(100)))
-                .map(|(s, _)| s)
-                .unwrap_or_else(|e| e.into_inner().0);
+            self.changed
+                .wait_for(&mut state, (deadline - now).min(Duration::from_millis(100)));
         }
     }
 
@@ -588,7 +582,6 @@ impl Server {
         let sent = self
             .interrupter
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             .is_some_and(|sender| sender.send(job).is_ok());
         if !sent {
@@ -755,8 +748,7 @@ impl Server {
                 Active {
                     started: Instant::now(),
                     connection: stream.stream().as_raw_fd(),
-                    // SAFETY: pthread_self has no preconditions.
-                    thread: unsafe { libc::pthread_self() } as u64,
+                    thread: nix::sys::pthread::pthread_self() as u64,
                     what: format!("{} {}", text("REQUEST_METHOD"), text("REQUEST_URI")),
                     application_group: text("mod_wsgi.application_group"),
                     interrupted: None,
@@ -881,8 +873,7 @@ impl Server {
             if let Phase::Stopping { .. } = state.phase {
                 return;
             }
-            // SAFETY: reading the parent pid.
-            if unsafe { libc::getppid() } != self.parent {
+            if nix::unistd::getppid().as_raw() != self.parent {
                 self.note(StopReason::ParentGone);
                 self.stop(&mut state, "the Apache parent process has gone, stopping");
                 continue;
@@ -926,9 +917,10 @@ impl Server {
                             // The Apache child sees the connection end at once
                             // and answers its client; the stuck thread is left
                             // to the shutdown timeout.
-                            // SAFETY: the descriptor stays open while its
-                            // entry exists (see Active); the state lock is held.
-                            unsafe { libc::shutdown(active.connection, libc::SHUT_RDWR) };
+                            let _ = nix::sys::socket::shutdown(
+                                active.connection,
+                                nix::sys::socket::Shutdown::Both,
+                            );
                         }
                     }
                     self.stop(&mut state, "request time limit exceeded, stopping process");
@@ -1008,12 +1000,11 @@ impl Server {
                 .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
             // Woken at once when the process begins to stop, which waits
             // for this thread to leave Python alone.
-            let state = self.state();
-            let _ = self
-                .changed
-                .wait_timeout_while(state, Duration::from_millis(250), |state| {
-                    !matches!(state.phase, Phase::Stopping { .. })
-                });
+            let mut state = self.state();
+            if !matches!(state.phase, Phase::Stopping { .. }) {
+                self.changed
+                    .wait_for(&mut state, Duration::from_millis(250));
+            }
         }
         self.heartbeat_done.store(true, Ordering::SeqCst);
         self.changed.notify_all();
@@ -1036,34 +1027,25 @@ fn queued_for(cgi: &CgiEnviron) -> Duration {
 }
 
 fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills the zeroed struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let seconds = usage.ru_utime.tv_sec + usage.ru_stime.tv_sec;
-    let micros = usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
-    Duration::from_secs(seconds as u64) + Duration::from_micros(micros as u64)
+    use nix::sys::resource::{UsageWho, getrusage};
+    let Ok(usage) = getrusage(UsageWho::RUSAGE_SELF) else {
+        return Duration::ZERO;
+    };
+    let spent = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    spent(usage.user_time()) + spent(usage.system_time())
 }
 
-/// send-buffer-size= and receive-buffer-size= on a connection.
+/// send-buffer-size= and receive-buffer-size= on a connection (the
+/// system's own, when it refuses them).
 fn set_buffer_sizes(connection: &UnixStream, options: &wsgi_core::daemon_options::DaemonOptions) {
-    use std::os::fd::AsRawFd;
-    for (option, size) in [
-        (libc::SO_SNDBUF, options.send_buffer_size),
-        (libc::SO_RCVBUF, options.receive_buffer_size),
-    ] {
-        if let Some(size) = size {
-            let value = size as libc::c_int;
-            // SAFETY: setting an int socket option on a connected socket.
-            unsafe {
-                libc::setsockopt(
-                    connection.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    option,
-                    (&value as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
-        }
+    use nix::sys::socket::{setsockopt, sockopt};
+    if let Some(size) = options.send_buffer_size {
+        let _ = setsockopt(connection, sockopt::SndBuf, &(size as usize));
+    }
+    if let Some(size) = options.receive_buffer_size {
+        let _ = setsockopt(connection, sockopt::RcvBuf, &(size as usize));
     }
 }

@@ -1,8 +1,9 @@
 //! Resolving users and groups (`user=`, `group=`, `supplementary-groups=`)
 //! to numeric ids.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 
+use nix::unistd::{Gid, Group, Uid, User, getgrouplist};
 use wsgi_core::daemon_options::Account;
 
 /// A user as a daemon process runs as it.
@@ -15,105 +16,75 @@ pub struct ResolvedUser {
     pub home: String,
 }
 
-fn text(ptr: *const libc::c_char) -> String {
-    if ptr.is_null() {
-        String::new()
-    } else {
-        // SAFETY: the password/group database returns NUL-terminated strings
-        // that stay valid until the next call on the same buffer.
-        unsafe { CStr::from_ptr(ptr) }
-            .to_string_lossy()
-            .into_owned()
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("invalid user name '{0}'")]
+    InvalidUserName(String),
+    #[error("no user '{0}' on this system")]
+    NoUser(String),
+    #[error("invalid group name '{0}'")]
+    InvalidGroupName(String),
+    #[error("no group '{0}' on this system")]
+    NoGroup(String),
+}
+
+impl From<User> for ResolvedUser {
+    fn from(user: User) -> ResolvedUser {
+        ResolvedUser {
+            name: user.name,
+            uid: user.uid.as_raw(),
+            primary_gid: user.gid.as_raw(),
+            home: user.dir.to_string_lossy().into_owned(),
+        }
     }
 }
 
-fn passwd_lookup(by_name: Option<&CStr>, uid: u32) -> Option<ResolvedUser> {
-    let mut buffer = vec![0 as libc::c_char; 16384];
-    // SAFETY: zeroed passwd is a valid out-parameter.
-    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; the buffer backs entry's strings.
-    let rc = unsafe {
-        match by_name {
-            Some(name) => libc::getpwnam_r(
-                name.as_ptr(),
-                &mut entry,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut result,
-            ),
-            None => libc::getpwuid_r(
-                uid,
-                &mut entry,
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut result,
-            ),
-        }
-    };
-    if rc != 0 || result.is_null() {
-        return None;
+/// A uid without a password entry (`#uid`), as it runs.
+fn unknown_user(uid: u32) -> ResolvedUser {
+    ResolvedUser {
+        name: format!("#{uid}"),
+        uid,
+        primary_gid: uid,
+        home: "/".into(),
     }
-    Some(ResolvedUser {
-        name: text(entry.pw_name),
-        uid: entry.pw_uid,
-        primary_gid: entry.pw_gid,
-        home: text(entry.pw_dir),
-    })
 }
 
 /// Looks up a user by name or `#uid`.
-pub fn user(account: &Account) -> Result<ResolvedUser, String> {
+pub fn user(account: &Account) -> Result<ResolvedUser, AccountError> {
     match account {
         Account::Name(name) => {
-            let c =
-                CString::new(name.as_str()).map_err(|_| format!("invalid user name '{name}'"))?;
-            passwd_lookup(Some(&c), 0).ok_or_else(|| format!("no user '{name}' on this system"))
+            if name.contains('\0') {
+                return Err(AccountError::InvalidUserName(name.clone()));
+            }
+            match User::from_name(name) {
+                Ok(Some(user)) => Ok(user.into()),
+                _ => Err(AccountError::NoUser(name.clone())),
+            }
         }
-        Account::Id(uid) => Ok(passwd_lookup(None, *uid).unwrap_or(ResolvedUser {
-            name: format!("#{uid}"),
-            uid: *uid,
-            primary_gid: *uid,
-            home: "/".into(),
-        })),
+        Account::Id(uid) => Ok(match User::from_uid(Uid::from_raw(*uid)) {
+            Ok(Some(user)) => user.into(),
+            _ => unknown_user(*uid),
+        }),
     }
 }
 
 /// Looks up a user by uid (for the Apache User default).
 pub fn user_by_id(uid: u32) -> ResolvedUser {
-    user(&Account::Id(uid)).unwrap_or(ResolvedUser {
-        name: format!("#{uid}"),
-        uid,
-        primary_gid: uid,
-        home: "/".into(),
-    })
+    user(&Account::Id(uid)).unwrap_or_else(|_| unknown_user(uid))
 }
 
 /// Looks up a group by name or `#gid`.
-pub fn group(account: &Account) -> Result<u32, String> {
+pub fn group(account: &Account) -> Result<u32, AccountError> {
     match account {
         Account::Id(gid) => Ok(*gid),
         Account::Name(name) => {
-            let c =
-                CString::new(name.as_str()).map_err(|_| format!("invalid group name '{name}'"))?;
-            let mut buffer = vec![0 as libc::c_char; 65536];
-            // SAFETY: zeroed group is a valid out-parameter.
-            let mut entry: libc::group = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::group = std::ptr::null_mut();
-            // SAFETY: all pointers are valid for the call.
-            let rc = unsafe {
-                libc::getgrnam_r(
-                    c.as_ptr(),
-                    &mut entry,
-                    buffer.as_mut_ptr(),
-                    buffer.len(),
-                    &mut result,
-                )
-            };
-            if rc != 0 || result.is_null() {
-                return Err(format!("no group '{name}' on this system"));
+            if name.contains('\0') {
+                return Err(AccountError::InvalidGroupName(name.clone()));
             }
-            Ok(entry.gr_gid)
+            match Group::from_name(name) {
+                Ok(Some(group)) => Ok(group.gid.as_raw()),
+                _ => Err(AccountError::NoGroup(name.clone())),
+            }
         }
     }
 }
@@ -123,20 +94,9 @@ pub fn initial_groups(user: &str, gid: u32) -> Vec<u32> {
     let Ok(name) = CString::new(user) else {
         return vec![gid];
     };
-    let mut count: libc::c_int = 64;
-    loop {
-        let mut groups = vec![0 as libc::gid_t; count as usize];
-        let mut n = count;
-        // SAFETY: groups has room for n entries; n is updated with the count.
-        let rc = unsafe { libc::getgrouplist(name.as_ptr(), gid, groups.as_mut_ptr(), &mut n) };
-        if rc >= 0 {
-            groups.truncate(n as usize);
-            return groups;
-        }
-        if n <= count {
-            return vec![gid];
-        }
-        count = n;
+    match getgrouplist(&name, Gid::from_raw(gid)) {
+        Ok(groups) => groups.into_iter().map(Gid::as_raw).collect(),
+        Err(_) => vec![gid],
     }
 }
 
@@ -149,13 +109,22 @@ mod tests {
         let root = user(&Account::Name("root".into())).unwrap();
         assert_eq!((root.uid, root.primary_gid), (0, 0));
         assert_eq!(group(&Account::Name("root".into())), Ok(0));
+        assert_eq!(user(&Account::Id(4_000_000)).unwrap().name, "#4000000");
         assert_eq!(group(&Account::Id(42)), Ok(42));
         assert!(initial_groups("root", 0).contains(&0));
     }
 
     #[test]
     fn unknown_names_are_errors() {
-        assert!(user(&Account::Name("no-such-user-xyz".into())).is_err());
-        assert!(group(&Account::Name("no-such-group-xyz".into())).is_err());
+        assert_eq!(
+            user(&Account::Name("no-such-user-xyz".into()))
+                .unwrap_err()
+                .to_string(),
+            "no user 'no-such-user-xyz' on this system"
+        );
+        assert_eq!(
+            group(&Account::Name("no-such-group-xyz".into())),
+            Err(AccountError::NoGroup("no-such-group-xyz".into()))
+        );
     }
 }

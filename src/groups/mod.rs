@@ -130,9 +130,9 @@ pub fn unmap_others(keep: &str) {
 pub fn close_listeners_except(keep: Option<&str>) {
     for group in active().iter() {
         if Some(group.name()) != keep && group.listener >= 0 {
-            // SAFETY: the descriptor was inherited from the parent and is
-            // not used in this process.
-            unsafe { libc::close(group.listener) };
+            // The descriptor was inherited from the parent and is not used
+            // in this process.
+            let _ = nix::unistd::close(group.listener);
         }
     }
 }

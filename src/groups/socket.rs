@@ -2,98 +2,79 @@
 //! listening socket the parent creates, connecting with retries, the peer's
 //! credentials, and reading/writing protocol frames with timeouts.
 
-use std::ffi::CString;
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::{FromRawFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
+};
 use std::time::Duration;
 
 use wsgi_core::protocol::{
     DecodeError, Decoder, FRAME_HEADER, Frame, RequestHead, encode, encode_chunk, encode_head,
 };
 
-fn os_error(what: &str, path: &Path) -> String {
-    format!("{what} {}: {}", path.display(), io::Error::last_os_error())
-}
-
-fn socket_address(path: &Path) -> Result<(libc::sockaddr_un, libc::socklen_t), String> {
-    // SAFETY: an all-zero sockaddr_un is valid.
-    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= address.sun_path.len() {
-        return Err(format!(
-            "socket path {} is too long for a UNIX socket",
-            path.display()
-        ));
-    }
-    for (slot, &b) in address.sun_path.iter_mut().zip(bytes) {
-        *slot = b as libc::c_char;
-    }
-    let length = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
-    Ok((address, length))
+/// Why a group's listening socket could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error("socket path {0} is too long for a UNIX socket")]
+    PathTooLong(PathBuf),
+    #[error("{what} {}: {source}", path.display())]
+    System {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 /// Creates the listening socket of a process group: mode 0700, owned by
 /// `owner` (Apache's user, whose children connect), so no other user can
 /// connect at all.
-pub fn create_listener(path: &Path, backlog: u32, owner: u32) -> Result<RawFd, String> {
-    let (address, length) = socket_address(path)?;
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| "socket path has a NUL byte".to_string())?;
-    // SAFETY: plain socket system calls with valid arguments; the
-    // descriptor is closed on every error path.
-    unsafe {
-        libc::unlink(c_path.as_ptr());
-        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(os_error("cannot create socket", path));
+pub fn create_listener(path: &Path, backlog: u32, owner: u32) -> Result<RawFd, ListenerError> {
+    let address = UnixAddr::new(path).map_err(|_| ListenerError::PathTooLong(path.into()))?;
+    let system = |what: &'static str| {
+        move |source: io::Error| ListenerError::System {
+            what,
+            path: path.into(),
+            source,
         }
-        let fail = |what: &str| {
-            let message = os_error(what, path);
-            libc::close(fd);
-            message
-        };
-        if libc::bind(fd, (&address as *const libc::sockaddr_un).cast(), length) != 0 {
-            return Err(fail("cannot bind socket"));
-        }
-        if libc::chmod(c_path.as_ptr(), 0o700) != 0 {
-            return Err(fail("cannot set the mode of socket"));
-        }
-        if libc::chown(c_path.as_ptr(), owner, u32::MAX) != 0 && libc::geteuid() == 0 {
-            return Err(fail("cannot set the owner of socket"));
-        }
-        if libc::listen(fd, backlog.min(i32::MAX as u32) as i32) != 0 {
-            return Err(fail("cannot listen on socket"));
-        }
-        Ok(fd)
+    };
+    // A stale socket of an earlier run.
+    let _ = std::fs::remove_file(path);
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| system("cannot create socket")(e.into()))?;
+    bind(fd.as_raw_fd(), &address).map_err(|e| system("cannot bind socket")(e.into()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .map_err(system("cannot set the mode of socket"))?;
+    if let Err(e) = std::os::unix::fs::chown(path, Some(owner), None)
+        && nix::unistd::geteuid().is_root()
+    {
+        return Err(system("cannot set the owner of socket")(e));
     }
+    let backlog = Backlog::new(backlog.min(i32::MAX as u32) as i32).unwrap_or(Backlog::MAXCONN);
+    listen(&fd, backlog).map_err(|e| system("cannot listen on socket")(e.into()))?;
+    Ok(fd.into_raw_fd())
 }
 
 /// One attempt to connect to a daemon socket.
 pub fn connect_once(path: &Path) -> io::Result<UnixStream> {
-    let (address, length) =
-        socket_address(path).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: a new non-blocking socket; connect with a valid address;
-    // closed on failure, else owned by the returned stream.
-    let stream = unsafe {
-        let fd = libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        );
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if libc::connect(fd, (&address as *const libc::sockaddr_un).cast(), length) != 0 {
-            let error = io::Error::last_os_error();
-            libc::close(fd);
-            return Err(error);
-        }
-        UnixStream::from_raw_fd(fd)
-    };
+    let address = UnixAddr::new(path)?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )?;
+    connect(fd.as_raw_fd(), &address)?;
+    let stream = UnixStream::from(fd);
     stream.set_nonblocking(false)?;
     Ok(stream)
 }
@@ -392,6 +373,7 @@ impl FrameStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::FromRawFd;
 
     #[test]
     fn frames_cross_a_socket_pair() {
@@ -466,24 +448,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mw-sock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("g.sock");
-        // SAFETY: reading this process's uid.
-        let me = unsafe { libc::geteuid() };
+        let me = nix::unistd::geteuid().as_raw();
         let fd = create_listener(&path, 5, me).unwrap();
-        use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         let client = connect_once(&path).unwrap();
-        // SAFETY: fd is the listener made above; accept returns a new socket.
-        let accepted = unsafe { libc::accept(fd, std::ptr::null_mut(), std::ptr::null_mut()) };
-        assert!(accepted >= 0);
-        // SAFETY: accepted is a new descriptor owned here.
-        let server = unsafe { UnixStream::from_raw_fd(accepted) };
+        // SAFETY: fd is the listener made above, owned by the test from here.
+        let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+        let (server, _) = listener.accept().unwrap();
         let other_end = peer(&server).unwrap();
         assert_eq!(other_end.uid, me);
         assert_eq!(other_end.pid, std::process::id() as i32);
         drop(client);
-        // SAFETY: closing the listener made above.
-        unsafe { libc::close(fd) };
+        drop(listener);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -10,6 +10,7 @@ use std::ptr;
 
 use apache_sys as ap;
 
+use super::supervisor::SupervisorError;
 use crate::apache::log::{self, set_main_server};
 use crate::apache::pool;
 use crate::config::access::server_config;
@@ -26,7 +27,7 @@ pub unsafe extern "C" fn post_config(
     _ptemp: *mut ap::apr_pool_t,
     server: *mut ap::server_rec,
 ) -> c_int {
-    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), SupervisorError> {
         set_main_server(server);
         // SAFETY: pconf is live; httpd copies the components into the
         // Server header (shown with ServerTokens Full).
@@ -38,7 +39,7 @@ pub unsafe extern "C" fn post_config(
             ap::ap_add_version_component(pconf, ours);
             let python = pool::strdup(
                 pconf,
-                format!("Python/{}", startup::python_version()).as_bytes(),
+                format!("Python/{}", crate::build_info::PYTHON_VERSION).as_bytes(),
             );
             ap::ap_add_version_component(pconf, python);
         }
@@ -61,7 +62,7 @@ pub unsafe extern "C" fn post_config(
     }));
     let failure = match outcome {
         Ok(Ok(())) => return ap::OK as c_int,
-        Ok(Err(reason)) => reason,
+        Ok(Err(reason)) => reason.to_string(),
         Err(_) => "internal error during post_config".to_string(),
     };
     log::server(server, Level::Error, &log::ours(&failure));

@@ -32,7 +32,7 @@ unsafe extern "C" fn finalize_in_parent(_data: *mut std::ffi::c_void) -> ap::apr
 /// `pconf` must be the configuration pool of this generation.
 pub unsafe fn start_python_in_parent(config: &ServerConfig, pconf: *mut ap::apr_pool_t) {
     if let Err(reason) = initialize(config) {
-        log_lines(&[reason]);
+        log_lines(&[reason.to_string()]);
         return;
     }
     // SAFETY: the cleanup runs when pconf is cleared, before this module is

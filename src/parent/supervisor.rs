@@ -4,19 +4,26 @@
 //! and on restart or stop ends them all and removes the sockets.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use apache_sys as ap;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Gid, Pid, getegid, geteuid, getgroups, getpid};
 
 use crate::apache::{c_str, log, pool};
 use crate::config::ServerConfig;
 use crate::config::access::server_config;
 use crate::groups::Identity;
 use crate::groups::accounts;
+use crate::groups::accounts::AccountError;
 use crate::groups::board::GroupBoard;
 use crate::groups::directory;
-use crate::groups::secret::Secret;
+use crate::groups::secret::{NoRandomness, Secret};
+use crate::groups::socket::ListenerError;
 use crate::groups::socket::create_listener;
 use crate::groups::{self, DaemonGroup, ScriptOwner, ServerRef};
 use wsgi_core::level::Level;
@@ -44,7 +51,7 @@ unsafe impl Send for SlotPtr {}
 static SLOTS: Mutex<Vec<SlotPtr>> = Mutex::new(Vec::new());
 
 fn slots() -> Vec<SlotPtr> {
-    SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    SLOTS.lock().clone()
 }
 
 /// A process that died sooner than this after starting counts as failing
@@ -64,8 +71,7 @@ fn apache_identity() -> (u32, u32) {
 
 /// Whether the parent runs as root (and so can switch users).
 fn parent_is_root() -> bool {
-    // SAFETY: reading this process's effective uid.
-    unsafe { libc::geteuid() == 0 }
+    geteuid().is_root()
 }
 
 /// The uid Apache's children run as: the User directive's when Apache was
@@ -74,24 +80,38 @@ fn children_uid() -> u32 {
     if parent_is_root() {
         apache_identity().0
     } else {
-        // SAFETY: reading this process's effective uid.
-        unsafe { libc::geteuid() }
+        geteuid().as_raw()
     }
+}
+
+/// Why the parent could not set up the daemon process groups (httpd then
+/// does not start).
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error(transparent)]
+    Directory(#[from] directory::DirectoryError),
+    #[error("WSGIDaemonProcess {group}: {source}")]
+    Account { group: String, source: AccountError },
+    #[error("WSGIDaemonProcess {group}: {source}")]
+    Listener {
+        group: String,
+        source: ListenerError,
+    },
+    #[error("WSGIDaemonProcess {group}: {source}")]
+    Randomness { group: String, source: NoRandomness },
 }
 
 fn identity(
     options: &wsgi_core::daemon_options::DaemonOptions,
-) -> Result<(Identity, String), String> {
+) -> Result<(Identity, String), AccountError> {
     if !parent_is_root() {
         // Apache was not started as root: user= and group= cannot apply
         // (as in mod_wsgi); the processes keep Apache's identity.
-        // SAFETY: reading this process's credentials.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
         let user = accounts::user_by_id(uid);
-        let mut groups = vec![0 as libc::gid_t; 1024];
-        // SAFETY: groups has room for 1024 entries.
-        let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
-        groups.truncate(n.max(0) as usize);
+        let groups = getgroups()
+            .map(|groups| groups.into_iter().map(Gid::as_raw).collect())
+            .unwrap_or_default();
         return Ok((
             Identity {
                 user_name: user.name,
@@ -173,15 +193,15 @@ pub unsafe fn start(
     pconf: *mut ap::apr_pool_t,
     main: *mut ap::server_rec,
     config: &ServerConfig,
-) -> Result<(), String> {
-    SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+) -> Result<(), SupervisorError> {
+    SLOTS.lock().clear();
     // SAFETY: main is live; its process pool is the parent's.
-    unsafe { directory::open((*(*main).process).pool) }.map_err(|e| e.to_string())?;
+    unsafe { directory::open((*(*main).process).pool) }?;
     // SAFETY: main is live.
     let defined = unsafe { configured(main) };
     if defined.is_empty() {
         groups::set_active(Vec::new());
-        directory::publish(&[]).map_err(|e| e.to_string())?;
+        directory::publish(&[])?;
         return Ok(());
     }
     let prefix = match &config.socket_prefix {
@@ -194,30 +214,31 @@ pub unsafe fn start(
     let mut generation = 0;
     // SAFETY: ap_mpm_query writes one int.
     unsafe { ap::ap_mpm_query(ap::AP_MPMQ_GENERATION as i32, &mut generation) };
-    // SAFETY: getpid has no preconditions.
-    let parent = unsafe { libc::getpid() };
+    let parent = getpid();
     let mut active = Vec::new();
     for (index, (options, server)) in defined.into_iter().enumerate() {
         let name = options.name.clone();
-        let fail = |e: String| format!("WSGIDaemonProcess {name}: {e}");
-        let (identity, user_home) = identity(&options).map_err(fail)?;
+        let account = |source| SupervisorError::Account {
+            group: name.clone(),
+            source,
+        };
+        let (identity, user_home) = identity(&options).map_err(account)?;
         let socket_owner = match &options.socket_user {
-            Some(account) => accounts::user(account).map_err(fail)?.uid,
+            Some(socket_user) => accounts::user(socket_user).map_err(account)?.uid,
             None => children_uid(),
         };
         let socket_path = PathBuf::from(format!(
             "{}.{parent}.{generation}.{index}.sock",
             prefix.display()
         ));
-        let listener =
-            create_listener(&socket_path, options.listen_backlog, socket_owner).map_err(fail)?;
+        let listener = create_listener(&socket_path, options.listen_backlog, socket_owner)
+            .map_err(|source| SupervisorError::Listener {
+                group: name.clone(),
+                source,
+            })?;
         // Every process of the group polls the shared socket; accepting
         // must not block a process another one beat to the connection.
-        // SAFETY: setting a flag on the descriptor just created.
-        unsafe {
-            let flags = libc::fcntl(listener, libc::F_GETFL);
-            libc::fcntl(listener, libc::F_SETFL, flags | libc::O_NONBLOCK);
-        }
+        set_nonblocking(listener);
         // SAFETY: server is a live server_rec of this configuration.
         let (hostname, timeout) = unsafe {
             (
@@ -229,8 +250,12 @@ pub unsafe fn start(
             .socket_timeout
             .unwrap_or(Duration::from_micros(timeout.max(1_000_000) as u64));
         let script_owner = match (&options.script_user, &options.script_group) {
-            (Some(user), _) => Some(ScriptOwner::User(accounts::user(user).map_err(fail)?.uid)),
-            (None, Some(group)) => Some(ScriptOwner::Group(accounts::group(group).map_err(fail)?)),
+            (Some(user), _) => Some(ScriptOwner::User(
+                accounts::user(user).map_err(account)?.uid,
+            )),
+            (None, Some(group)) => {
+                Some(ScriptOwner::Group(accounts::group(group).map_err(account)?))
+            }
             (None, None) => None,
         };
         let home = options
@@ -256,8 +281,10 @@ pub unsafe fn start(
     }
     let mut routes = Vec::with_capacity(active.len());
     for group in &active {
-        let secret =
-            Secret::generate().map_err(|e| format!("WSGIDaemonProcess {}: {e}", group.name()))?;
+        let secret = Secret::generate().map_err(|source| SupervisorError::Randomness {
+            group: group.name().to_string(),
+            source,
+        })?;
         routes.push((
             group.name(),
             directory::Route {
@@ -267,7 +294,7 @@ pub unsafe fn start(
             },
         ));
     }
-    directory::publish(&routes).map_err(|e| e.to_string())?;
+    directory::publish(&routes)?;
     drop(routes);
     groups::set_active(active.clone());
     for group in active {
@@ -291,7 +318,6 @@ pub unsafe fn start(
             };
             SLOTS
                 .lock()
-                .unwrap_or_else(|e| e.into_inner())
                 .push(SlotPtr(slot));
             // SAFETY: slot was just allocated and is only used by this thread.
             unsafe { spawn(slot, Duration::ZERO) };
@@ -439,8 +465,8 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
             match slot.stop_asked {
                 None => {
                     slot.stop_asked = Some(Instant::now());
-                    // SAFETY: signalling our own, still unreaped, daemon.
-                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                    // Our own, still unreaped, daemon.
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
                 }
                 Some(asked) if asked.elapsed() >= STOP_WAIT => {
                     kill_and_reap(slot);
@@ -456,11 +482,23 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
 }
 
 /// A wait status decoded as httpd passes it: the exit code, or the signal.
-fn decoded(status: libc::c_int) -> i32 {
-    if libc::WIFSIGNALED(status) {
-        libc::WTERMSIG(status)
-    } else {
-        libc::WEXITSTATUS(status)
+/// `None` if the process has not ended.
+fn decoded(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, signal, _) => Some(signal as i32),
+        _ => None,
+    }
+}
+
+fn set_nonblocking(fd: std::os::fd::RawFd) {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    // SAFETY: the descriptor was just created and stays open as long as
+    // the borrow is used (this call).
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(flags));
     }
 }
 
@@ -475,26 +513,27 @@ fn record_reaped(slot: &Slot, status: i32) {
 
 /// Ends one of our daemon processes that did not stop in time.
 fn kill_and_reap(slot: &Slot) {
-    let mut status = 0;
-    // SAFETY: signalling and reaping our own child process.
-    let reaped = unsafe {
-        libc::kill(slot.process.pid, libc::SIGKILL);
-        libc::waitpid(slot.process.pid, &mut status, 0)
-    };
-    if reaped == slot.process.pid {
-        record_reaped(slot, decoded(status));
+    let pid = Pid::from_raw(slot.process.pid);
+    let _ = kill(pid, Signal::SIGKILL);
+    if let Ok(status) = waitpid(pid, None)
+        && let Some(status) = decoded(status)
+    {
+        record_reaped(slot, status);
     }
 }
 
 /// Reaps the slot's process if it has exited (or is not ours to wait for).
 fn process_gone(slot: &Slot) -> bool {
-    let mut status = 0;
-    // SAFETY: reaping our own child without blocking.
-    let rv = unsafe { libc::waitpid(slot.process.pid, &mut status, libc::WNOHANG) };
-    if rv == slot.process.pid {
-        record_reaped(slot, decoded(status));
+    match waitpid(Pid::from_raw(slot.process.pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(status) => match decoded(status) {
+            Some(status) => {
+                record_reaped(slot, status);
+                true
+            }
+            None => false,
+        },
+        Err(_) => true,
     }
-    rv == slot.process.pid || rv < 0
 }
 
 unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t {
@@ -508,8 +547,7 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
             continue;
         }
         let asked = slot.stop_asked.unwrap_or_else(|| {
-            // SAFETY: signalling our own daemon process.
-            unsafe { libc::kill(slot.process.pid, libc::SIGTERM) };
+            let _ = kill(Pid::from_raw(slot.process.pid), Signal::SIGTERM);
             now
         });
         remaining.push((slot, asked + STOP_WAIT));
@@ -532,15 +570,11 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
         }
     }
     for group in groups::all() {
-        if let Ok(path) = std::ffi::CString::new(group.socket_path.as_os_str().as_encoded_bytes()) {
-            // SAFETY: removing the socket file we created, closing our listener.
-            unsafe {
-                libc::unlink(path.as_ptr());
-                libc::close(group.listener);
-            }
-        }
+        let _ = std::fs::remove_file(&group.socket_path);
+        // Our listener, used by nobody after this.
+        let _ = nix::unistd::close(group.listener);
     }
     groups::set_active(Vec::new());
-    SLOTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    SLOTS.lock().clear();
     0
 }

@@ -40,8 +40,8 @@ pub fn dispatch(
     let script = request.script;
     let interpreter = match interpreter_for(target.application_group) {
         Ok(interpreter) => interpreter,
-        Err(lines) => {
-            for line in lines {
+        Err(failure) => {
+            for line in failure.lines {
                 log.log(Level::Error, &ours(&format!("{line}: {script}")));
             }
             return Completion::Failed;

@@ -7,7 +7,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySlice};
@@ -47,48 +49,61 @@ static INTERPRETERS: Mutex<Option<HashMap<String, Arc<WsgiInterpreter>>>> = Mute
 /// waiting here while holding the GIL would deadlock the creator.
 static CREATING: Mutex<()> = Mutex::new(());
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Records how interpreters are prepared; called once Python is up.
 pub fn configure(setup: InterpreterSetup) {
-    *lock(&SETUP) = Some(Arc::new(setup));
+    *SETUP.lock() = Some(Arc::new(setup));
 }
 
 /// Forgets every interpreter (after Python was finalised).
 pub fn forget_all() {
-    *lock(&INTERPRETERS) = None;
+    *INTERPRETERS.lock() = None;
 }
 
 fn existing(group: &str) -> Option<Arc<WsgiInterpreter>> {
-    lock(&INTERPRETERS)
+    INTERPRETERS.lock()
         .as_ref()
         .and_then(|all| all.get(group).cloned())
 }
 
+/// An application group's interpreter could not be made or prepared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .lines.join(" "))]
+pub struct InterpreterError {
+    /// What to log, line by line: what failed, then any traceback.
+    pub lines: Vec<String>,
+}
+
+impl InterpreterError {
+    fn new(lines: Vec<String>) -> InterpreterError {
+        InterpreterError { lines }
+    }
+}
+
 /// The interpreter of `group` (already expanded; `""` is the main one),
-/// creating and preparing it on first use. On failure, returns the lines
-/// to log. Must be called by a thread that is not attached to Python.
-pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, Vec<String>> {
+/// creating and preparing it on first use. Must be called by a thread that
+/// is not attached to Python.
+pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, InterpreterError> {
     if let Some(found) = existing(group) {
         return Ok(found);
     }
     debug_assert!(!is_attached(), "interpreter_for called while attached");
-    let _creating = lock(&CREATING);
+    let _creating = CREATING.lock();
     if let Some(found) = existing(group) {
         return Ok(found);
     }
-    let setup = lock(&SETUP).clone().ok_or_else(|| {
-        vec!["Python interpreters are not configured in this process".to_string()]
+    let setup = SETUP.lock().clone().ok_or_else(|| {
+        InterpreterError::new(vec![
+            "Python interpreters are not configured in this process".to_string(),
+        ])
     })?;
     let interpreter = if group.is_empty() {
         Interpreter::main()
     } else {
         with_main_interpreter(new_sub_interpreter).map_err(|e| {
-            vec![format!(
+            InterpreterError::new(vec![format!(
                 "Cannot create the Python interpreter for application group '{group}': {e}"
-            )]
+            )])
         })?
     };
     let types = with_interpreter(interpreter, |py| match prepare(py, group, &setup) {
@@ -98,7 +113,7 @@ pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, Vec<String>>
                 "Cannot prepare the Python interpreter for application group '{group}':"
             )];
             lines.extend(take_traceback_lines(py));
-            Err(lines)
+            Err(InterpreterError::new(lines))
         }
     })?;
     let prepared = Arc::new(WsgiInterpreter {
@@ -106,7 +121,7 @@ pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, Vec<String>>
         group: group.to_string(),
         types,
     });
-    lock(&INTERPRETERS)
+    INTERPRETERS.lock()
         .get_or_insert_with(HashMap::new)
         .insert(group.to_string(), prepared.clone());
     Ok(prepared)

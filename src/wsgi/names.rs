@@ -5,7 +5,7 @@
 //! clients).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -116,7 +116,7 @@ impl Names {
 
     /// The CGI variable names, locked once for a whole environ.
     pub fn cgi_names(&self) -> CgiNames<'_> {
-        CgiNames(self.cgi.lock().unwrap_or_else(|e| e.into_inner()))
+        CgiNames(self.cgi.lock())
     }
 }
 

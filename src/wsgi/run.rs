@@ -2,7 +2,7 @@
 //! the application to `close()`.
 
 use std::cell::Cell;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -330,11 +330,11 @@ fn regular_file(py: Python<'_>, filelike: &Bound<'_, PyAny>) -> Option<(RawFd, u
         clear(py);
         return None;
     }
-    // SAFETY: fstat only writes into the zeroed struct.
-    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fd is a descriptor the application's object owns.
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 || (stat.st_mode & libc::S_IFMT) != libc::S_IFREG
-    {
+    // SAFETY: the application's file object holds the descriptor open while
+    // it is being sent (the object stays referenced by the file wrapper).
+    let file = unsafe { BorrowedFd::borrow_raw(fd) };
+    let stat = nix::sys::stat::fstat(file).ok()?;
+    if (stat.st_mode & libc::S_IFMT) != libc::S_IFREG {
         return None;
     }
     let position = match filelike.call_method0("tell") {
@@ -367,12 +367,13 @@ fn send_file(
     };
     // Sending moves the descriptor's offset; put it back so the file
     // object's own idea of its position stays right.
-    // SAFETY: lseek on the application's open descriptor.
-    let saved = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+    use nix::unistd::{Whence, lseek};
+    // SAFETY: as in regular_file: the file object keeps it open.
+    let file = unsafe { BorrowedFd::borrow_raw(fd) };
+    let saved = lseek(file, 0, Whence::SeekCur);
     let sent = exchange.send_file(py, fd, position, size.saturating_sub(position));
-    if saved >= 0 {
-        // SAFETY: as above.
-        unsafe { libc::lseek(fd, saved, libc::SEEK_SET) };
+    if let Ok(saved) = saved {
+        let _ = lseek(file, saved, Whence::SeekSet);
     }
     match sent {
         Ok(()) => Ok(true),

@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::UNIX_EPOCH;
 
 use md5::{Digest, Md5};
@@ -155,7 +155,7 @@ pub fn load_script<'py>(
     if let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
         return Ok(loaded);
     }
-    let _guard = without_gil(py, || LOAD_LOCK.lock().unwrap_or_else(|e| e.into_inner()));
+    let _guard = without_gil(py, || LOAD_LOCK.lock());
     // Another thread may have loaded it while this one waited.
     if let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
         return Ok(loaded);

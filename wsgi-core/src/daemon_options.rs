@@ -1,6 +1,7 @@
 //! WSGIDaemonProcess: the name of a process group and its options, parsed
 //! as mod_wsgi does (`name=value` words), with every value checked.
 
+use crate::directives::DirectiveError;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,15 +16,15 @@ pub enum Account {
 }
 
 impl Account {
-    fn parse(directive: &str, option: &str, value: &str) -> Result<Account, String> {
+    fn parse(directive: &str, option: &str, value: &str) -> Result<Account, DirectiveError> {
         if value.is_empty() {
-            return Err(format!("{directive}: {option}= needs a name or #id"));
+            return Err(crate::refuse!("{directive}: {option}= needs a name or #id"));
         }
         match value.strip_prefix('#') {
             Some(id) => id
                 .parse()
                 .map(Account::Id)
-                .map_err(|_| format!("{directive}: {option}='{value}' is not a valid #id")),
+                .map_err(|_| crate::refuse!("{directive}: {option}='{value}' is not a valid #id")),
             None => Ok(Account::Name(value.to_string())),
         }
     }
@@ -153,36 +154,40 @@ impl DaemonOptions {
     }
 }
 
-fn number<T: std::str::FromStr>(directive: &str, option: &str, value: &str) -> Result<T, String> {
+fn number<T: std::str::FromStr>(
+    directive: &str,
+    option: &str,
+    value: &str,
+) -> Result<T, DirectiveError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive}: {option}='{value}' must be a non-negative integer"
         ));
     }
     value
         .parse()
-        .map_err(|_| format!("{directive}: {option}='{value}' is out of range"))
+        .map_err(|_| crate::refuse!("{directive}: {option}='{value}' is out of range"))
 }
 
 /// Seconds; 0 means "not set" for the optional timeouts.
-fn seconds(directive: &str, option: &str, value: &str) -> Result<Option<Duration>, String> {
+fn seconds(directive: &str, option: &str, value: &str) -> Result<Option<Duration>, DirectiveError> {
     let secs: u64 = number(directive, option, value)?;
     Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
-fn absolute(directive: &str, option: &str, value: &str) -> Result<PathBuf, String> {
+fn absolute(directive: &str, option: &str, value: &str) -> Result<PathBuf, DirectiveError> {
     if !value.starts_with('/') {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive}: {option}='{value}' must be an absolute path"
         ));
     }
     Ok(PathBuf::from(value))
 }
 
-fn buffer_size(directive: &str, option: &str, value: &str) -> Result<Option<u32>, String> {
+fn buffer_size(directive: &str, option: &str, value: &str) -> Result<Option<u32>, DirectiveError> {
     let size: u32 = number(directive, option, value)?;
     if size != 0 && size < 512 {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive}: {option} must be at least 512 bytes, or 0 for the system default"
         ));
     }
@@ -190,12 +195,12 @@ fn buffer_size(directive: &str, option: &str, value: &str) -> Result<Option<u32>
 }
 
 /// Parses the raw arguments of WSGIDaemonProcess.
-pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
+pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, DirectiveError> {
     let (name, mut rest) = next_word(args)
         .filter(|(name, _)| !name.is_empty())
-        .ok_or_else(|| format!("{directive} needs the name of the process group"))?;
+        .ok_or_else(|| crate::refuse!("{directive} needs the name of the process group"))?;
     if name.contains('=') {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive}: the first argument must be the group name, not '{name}'"
         ));
     }
@@ -210,14 +215,14 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "processes" => {
                 o.processes = number(d, &option, v)?;
                 if o.processes < 1 {
-                    return Err(format!("{d}: processes must be at least 1"));
+                    return Err(crate::refuse!("{d}: processes must be at least 1"));
                 }
                 o.processes_given = true;
             }
             "threads" => {
                 o.threads = number(d, &option, v)?;
                 if o.threads > 1000 {
-                    return Err(format!("{d}: threads={v} is more than 1000"));
+                    return Err(crate::refuse!("{d}: threads={v} is more than 1000"));
                 }
             }
             "user" => o.user = Some(Account::parse(d, &option, v)?),
@@ -229,7 +234,9 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
                     .map(str::to_string)
                     .collect();
                 if o.supplementary_groups.is_empty() {
-                    return Err(format!("{d}: supplementary-groups= needs group names"));
+                    return Err(crate::refuse!(
+                        "{d}: supplementary-groups= needs group names"
+                    ));
                 }
             }
             "umask" => {
@@ -249,7 +256,7 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "python-eggs" => o.python_eggs = Some(absolute(d, &option, v)?),
             "display-name" => {
                 if v.is_empty() {
-                    return Err(format!("{d}: display-name= needs a name"));
+                    return Err(crate::refuse!("{d}: display-name= needs a name"));
                 }
                 o.display_name = Some(v.to_string())
             }
@@ -276,7 +283,9 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
                     .parse()
                     .ok()
                     .filter(|p| (-20..=20).contains(p))
-                    .ok_or_else(|| format!("{d}: cpu-priority='{v}' must be between -20 and 20"))?
+                    .ok_or_else(|| {
+                        crate::refuse!("{d}: cpu-priority='{v}' must be between -20 and 20")
+                    })?
             }
             "memory-limit" => {
                 let limit: u64 = number(d, &option, v)?;
@@ -289,7 +298,9 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "stack-size" => {
                 let size: usize = number(d, &option, v)?;
                 if size != 0 && size < 16384 {
-                    return Err(format!("{d}: stack-size must be at least 16384 bytes"));
+                    return Err(crate::refuse!(
+                        "{d}: stack-size must be at least 16384 bytes"
+                    ));
                 }
                 o.stack_size = (size > 0).then_some(size)
             }
@@ -297,7 +308,7 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "body-buffer-size" => {
                 o.body_buffer_size = number(d, &option, v)?;
                 if o.body_buffer_size > MAX_BODY_BUFFER_SIZE {
-                    return Err(format!(
+                    return Err(crate::refuse!(
                         "{d}: body-buffer-size={} is more than {MAX_BODY_BUFFER_SIZE}",
                         o.body_buffer_size
                     ));
@@ -309,7 +320,7 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
                 if o.header_buffer_size == 0 {
                     o.header_buffer_size = 32768;
                 } else if o.header_buffer_size < 8192 {
-                    return Err(format!(
+                    return Err(crate::refuse!(
                         "{d}: header-buffer-size must be at least 8192 bytes"
                     ));
                 }
@@ -317,7 +328,7 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             "response-buffer-size" => {
                 o.response_buffer_size = number(d, &option, v)?;
                 if o.response_buffer_size < 65536 && o.response_buffer_size != 0 {
-                    return Err(format!(
+                    return Err(crate::refuse!(
                         "{d}: response-buffer-size must be at least 65536 bytes"
                     ));
                 }
@@ -331,11 +342,11 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, String> {
             // Accepted for compatibility; the New Relic agent is not
             // integrated.
             "newrelic-config-file" | "newrelic-environment" => {}
-            _ => return Err(format!("{d}: unknown option '{option}'")),
+            _ => return Err(crate::refuse!("{d}: unknown option '{option}'")),
         }
     }
     if o.script_user.is_some() && o.script_group.is_some() {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive}: only one of script-user and script-group may be given"
         ));
     }

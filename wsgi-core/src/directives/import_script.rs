@@ -2,6 +2,7 @@
 //! group when that process starts.
 
 use super::words::{next_option, next_word};
+use crate::directives::DirectiveError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportScript {
@@ -13,10 +14,10 @@ pub struct ImportScript {
     pub application_group: String,
 }
 
-pub fn parse(directive: &str, args: &str) -> Result<ImportScript, String> {
+pub fn parse(directive: &str, args: &str) -> Result<ImportScript, DirectiveError> {
     let (path, mut rest) = next_word(args)
         .filter(|(path, _)| !path.is_empty())
-        .ok_or_else(|| format!("{directive} needs the path of the script to import"))?;
+        .ok_or_else(|| crate::refuse!("{directive} needs the path of the script to import"))?;
     let mut process_group = None;
     let mut application_group = None;
     while let Some(option) = next_option(rest) {
@@ -29,22 +30,22 @@ pub fn parse(directive: &str, args: &str) -> Result<ImportScript, String> {
             value.clone()
         };
         if value.is_empty() {
-            return Err(format!("{directive}: {name}= needs a name"));
+            return Err(crate::refuse!("{directive}: {name}= needs a name"));
         }
         match name.as_str() {
             "process-group" => process_group = Some(group),
             "application-group" => application_group = Some(group),
             _ => {
-                return Err(format!(
+                return Err(crate::refuse!(
                     "{directive}: unknown option '{name}' (expected process-group and application-group)"
                 ));
             }
         }
     }
     let application_group = application_group
-        .ok_or_else(|| format!("{directive}: the application-group= option is required"))?;
+        .ok_or_else(|| crate::refuse!("{directive}: the application-group= option is required"))?;
     let process_group = process_group
-        .ok_or_else(|| format!("{directive}: the process-group= option is required"))?;
+        .ok_or_else(|| crate::refuse!("{directive}: the process-group= option is required"))?;
     Ok(ImportScript {
         path,
         process_group,

@@ -2,6 +2,7 @@
 
 use super::values;
 use super::words::{next_option, next_word};
+use crate::directives::DirectiveError;
 
 /// One WSGIScriptAlias or WSGIScriptAliasMatch line.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,9 +22,12 @@ pub struct ScriptAlias {
 }
 
 /// Parses the raw argument text of `directive` (everything after its name).
-pub fn parse(directive: &str, args: &str) -> Result<ScriptAlias, String> {
-    let missing =
-        || format!("{directive} needs a URL and a script path, then optional name=value options");
+pub fn parse(directive: &str, args: &str) -> Result<ScriptAlias, DirectiveError> {
+    let missing = || {
+        crate::refuse!(
+            "{directive} needs a URL and a script path, then optional name=value options"
+        )
+    };
     let (url, rest) = next_word(args).ok_or_else(missing)?;
     let (target, mut rest) = next_word(rest).ok_or_else(missing)?;
     if url.is_empty() || target.is_empty() {
@@ -40,7 +44,7 @@ pub fn parse(directive: &str, args: &str) -> Result<ScriptAlias, String> {
         rest = after;
         let group = |what: &str| {
             if value.is_empty() {
-                Err(format!("{directive}: {name}= needs a {what} name"))
+                Err(crate::refuse!("{directive}: {name}= needs a {what} name"))
             } else if value == "%{GLOBAL}" {
                 Ok(String::new())
             } else {
@@ -63,7 +67,7 @@ pub fn parse(directive: &str, args: &str) -> Result<ScriptAlias, String> {
                 )?)
             }
             _ => {
-                return Err(format!(
+                return Err(crate::refuse!(
                     "{directive}: unknown option '{name}' (expected process-group, \
                      application-group, callable-object or pass-authorization)"
                 ));

@@ -2,16 +2,19 @@
 //! that httpd's "Syntax error on line N of FILE" is followed by a message
 //! that says which setting is wrong and what would be right.
 
+use crate::directives::DirectiveError;
 use std::path::PathBuf;
 
 /// `On` or `Off`, case-insensitively, as httpd's own flags.
-pub fn on_off(directive: &str, value: &str) -> Result<bool, String> {
+pub fn on_off(directive: &str, value: &str) -> Result<bool, DirectiveError> {
     if value.eq_ignore_ascii_case("on") {
         Ok(true)
     } else if value.eq_ignore_ascii_case("off") {
         Ok(false)
     } else {
-        Err(format!("{directive} must be On or Off, not '{value}'"))
+        Err(crate::refuse!(
+            "{directive} must be On or Off, not '{value}'"
+        ))
     }
 }
 
@@ -28,7 +31,7 @@ pub enum MapHeadToGet {
     Auto,
 }
 
-pub fn map_head_to_get(directive: &str, value: &str) -> Result<MapHeadToGet, String> {
+pub fn map_head_to_get(directive: &str, value: &str) -> Result<MapHeadToGet, DirectiveError> {
     if value.eq_ignore_ascii_case("on") {
         Ok(MapHeadToGet::On)
     } else if value.eq_ignore_ascii_case("off") {
@@ -36,30 +39,32 @@ pub fn map_head_to_get(directive: &str, value: &str) -> Result<MapHeadToGet, Str
     } else if value.eq_ignore_ascii_case("auto") {
         Ok(MapHeadToGet::Auto)
     } else {
-        Err(format!(
+        Err(crate::refuse!(
             "{directive} must be On, Off or Auto, not '{value}'"
         ))
     }
 }
 
 /// WSGIPythonOptimize: 0, 1 or 2.
-pub fn optimize_level(directive: &str, value: &str) -> Result<u8, String> {
+pub fn optimize_level(directive: &str, value: &str) -> Result<u8, DirectiveError> {
     match value.trim() {
         "0" => Ok(0),
         "1" => Ok(1),
         "2" => Ok(2),
-        _ => Err(format!("{directive} must be 0, 1 or 2, not '{value}'")),
+        _ => Err(crate::refuse!(
+            "{directive} must be 0, 1 or 2, not '{value}'"
+        )),
     }
 }
 
 /// WSGIPythonHome: `prefix` or `prefix:exec_prefix`, absolute paths.
-pub fn python_home(directive: &str, value: &str) -> Result<PathBuf, String> {
+pub fn python_home(directive: &str, value: &str) -> Result<PathBuf, DirectiveError> {
     if value.is_empty() {
-        return Err(format!("{directive} needs a directory"));
+        return Err(crate::refuse!("{directive} needs a directory"));
     }
     for part in value.split(':') {
         if !part.starts_with('/') {
-            return Err(format!(
+            return Err(crate::refuse!(
                 "{directive} must be an absolute directory (or prefix:exec_prefix), not '{value}'"
             ));
         }
@@ -68,22 +73,22 @@ pub fn python_home(directive: &str, value: &str) -> Result<PathBuf, String> {
 }
 
 /// WSGIPythonPath and python-path=: `dir[:dir...]`, empty parts ignored.
-pub fn python_path(directive: &str, value: &str) -> Result<Vec<PathBuf>, String> {
+pub fn python_path(directive: &str, value: &str) -> Result<Vec<PathBuf>, DirectiveError> {
     let dirs: Vec<PathBuf> = value
         .split(':')
         .filter(|part| !part.is_empty())
         .map(PathBuf::from)
         .collect();
     if dirs.is_empty() {
-        return Err(format!("{directive} needs at least one directory"));
+        return Err(crate::refuse!("{directive} needs at least one directory"));
     }
     Ok(dirs)
 }
 
 /// WSGICallableObject and callable-object=: a name, or `%{ENV:variable}`.
-pub fn callable_object(directive: &str, value: &str) -> Result<String, String> {
+pub fn callable_object(directive: &str, value: &str) -> Result<String, DirectiveError> {
     if value.is_empty() {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive} needs the name of the WSGI application object"
         ));
     }
@@ -92,7 +97,7 @@ pub fn callable_object(directive: &str, value: &str) -> Result<String, String> {
 
 /// WSGIPythonHashSeed: `random` (hashing stays randomised) or a seed in
 /// 0..=4294967295, as PYTHONHASHSEED.
-pub fn hash_seed(directive: &str, value: &str) -> Result<Option<u32>, String> {
+pub fn hash_seed(directive: &str, value: &str) -> Result<Option<u32>, DirectiveError> {
     if value == "random" {
         return Ok(None);
     }
@@ -102,7 +107,7 @@ pub fn hash_seed(directive: &str, value: &str) -> Result<Option<u32>, String> {
     {
         return Ok(Some(seed));
     }
-    Err(format!(
+    Err(crate::refuse!(
         "{directive} must be \"random\" or an integer in range [0; 4294967295], not '{value}'"
     ))
 }
@@ -110,13 +115,13 @@ pub fn hash_seed(directive: &str, value: &str) -> Result<Option<u32>, String> {
 /// WSGIPythonWarnings: one `-W` option, `action:message:category:module:lineno`
 /// with at most five fields. The action is checked as Python does: empty,
 /// `all`, or the start of one of its actions (case matters).
-pub fn warning_option(directive: &str, value: &str) -> Result<String, String> {
+pub fn warning_option(directive: &str, value: &str) -> Result<String, DirectiveError> {
     let fields: Vec<&str> = value.split(':').collect();
     let action = fields[0];
     let actions = ["default", "always", "ignore", "module", "once", "error"];
     let known = action == "all" || actions.iter().any(|a| a.starts_with(action));
     if fields.len() > 5 || !known {
-        return Err(format!(
+        return Err(crate::refuse!(
             "{directive}: '{value}' is not a Python warning option (action:message:category:module:lineno)"
         ));
     }
@@ -124,7 +129,9 @@ pub fn warning_option(directive: &str, value: &str) -> Result<String, String> {
         && !line.is_empty()
         && line.parse::<u32>().is_err()
     {
-        return Err(format!("{directive}: '{value}' has an invalid line number"));
+        return Err(crate::refuse!(
+            "{directive}: '{value}' has an invalid line number"
+        ));
     }
     Ok(value.to_string())
 }

@@ -2,6 +2,7 @@
 //! (`ap_getword_conf`), so that quoting in our directives behaves exactly
 //! like quoting anywhere else in httpd.conf.
 
+use crate::directives::DirectiveError;
 /// Takes the next word from `line`, returning it and the rest of the line
 /// (leading whitespace skipped). A word starting with `"` or `'` runs to the
 /// matching quote; inside it a backslash escapes that quote or a backslash.
@@ -75,7 +76,7 @@ pub fn words(mut line: &str) -> Vec<String> {
 /// name is unquoted, the value may be quoted like any word). Returns the
 /// name, the value and the rest of the line; `Err` carries the offending
 /// text when the next word is not of that form.
-pub fn next_option(line: &str) -> Option<Result<(String, String, &str), String>> {
+pub fn next_option(line: &str) -> Option<Result<(String, String, &str), DirectiveError>> {
     let line = line.trim_start_matches(is_space);
     if line.is_empty() {
         return None;
@@ -85,7 +86,7 @@ pub fn next_option(line: &str) -> Option<Result<(String, String, &str), String>>
         .unwrap_or(line.len());
     if name_end == 0 || !line[name_end..].starts_with('=') {
         let bad = line.split(is_space).next().unwrap_or(line).to_string();
-        return Some(Err(bad));
+        return Some(Err(bad.into()));
     }
     let name = line[..name_end].to_string();
     let after_eq = &line[name_end + 1..];
@@ -152,11 +153,8 @@ mod tests {
 
     #[test]
     fn option_without_equals_is_an_error() {
-        assert_eq!(
-            next_option("  bogus x=1").unwrap(),
-            Err("bogus".to_string())
-        );
-        assert_eq!(next_option("=x").unwrap(), Err("=x".to_string()));
+        assert_eq!(next_option("  bogus x=1").unwrap(), Err("bogus".into()));
+        assert_eq!(next_option("=x").unwrap(), Err("=x".into()));
     }
 
     #[test]
