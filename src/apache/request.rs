@@ -141,6 +141,100 @@ impl<'r> Request<'r> {
         u64::try_from(unsafe { ap::ap_get_limit_req_body(self.raw) }).unwrap_or(0)
     }
 
+    /// The client asked with GET or HEAD (httpd numbers both M_GET).
+    pub fn method_is_get(&self) -> bool {
+        self.rec().method_number == ap::M_GET as i32
+    }
+
+    /// The first output filter runs below the protocol level: a content
+    /// filter (DEFLATE, CACHE_SAVE) that needs the whole body.
+    pub fn filters_content(&self) -> bool {
+        let filters = self.rec().output_filters;
+        // SAFETY: a non-NULL filter chain of the live request, each filter
+        // with its registered frec.
+        !filters.is_null()
+            && unsafe { (*(*filters).frec).ftype } < ap::ap_filter_type_AP_FTYPE_PROTOCOL
+    }
+
+    /// Adds httpd's CGI variables to subprocess_env (`ap_add_cgi_vars`,
+    /// `ap_add_common_vars`).
+    pub fn add_cgi_variables(&self) {
+        // SAFETY: plain httpd calls on the live request.
+        unsafe {
+            ap::ap_add_cgi_vars(self.raw);
+            ap::ap_add_common_vars(self.raw);
+        }
+    }
+
+    /// A subprocess_env value. Values are copies in the request's pool, so
+    /// a later `set_env` of the same key leaves this one readable.
+    pub fn env(&self, key: &str) -> Option<&'r [u8]> {
+        // SAFETY: r->subprocess_env is the request's live table.
+        unsafe { table::get(self.rec().subprocess_env, key) }
+    }
+
+    /// Sets a subprocess_env entry, copying both into the request's pool.
+    pub fn set_env(&self, key: &str, value: &[u8]) {
+        let rec = self.rec();
+        // SAFETY: the request's live table and pool, which outlives it.
+        unsafe { table::set(rec.subprocess_env, rec.pool, key.as_bytes(), value) };
+    }
+
+    /// Every subprocess_env entry, in table order.
+    pub fn env_entries(&self) -> Vec<(&'r [u8], &'r [u8])> {
+        // SAFETY: the request's live table; entries are pool strings.
+        unsafe { table::entries(self.rec().subprocess_env) }
+    }
+
+    /// Whether mod_ssl reports the connection as HTTPS.
+    pub fn is_https(&self) -> bool {
+        type IsHttps = unsafe extern "C" fn(*mut ap::conn_rec) -> i32;
+        // SAFETY: looks up mod_ssl's optional function by its name.
+        let Some(found) = (unsafe { ap::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr()) })
+        else {
+            return false;
+        };
+        // SAFETY: mod_ssl registers ssl_is_https with this signature.
+        let is_https: IsHttps = unsafe { std::mem::transmute(found) };
+        // SAFETY: the request's live connection.
+        unsafe { is_https(self.rec().connection) != 0 }
+    }
+
+    /// The address and port the connection arrived on.
+    pub fn listener(&self) -> Option<(Cow<'r, str>, u16)> {
+        // SAFETY: r->connection is the live connection; local_addr is NULL
+        // or its address, allocated in the connection pool.
+        let local = unsafe { (*self.rec().connection).local_addr.as_ref() }?;
+        // SAFETY: NULL or a string of the connection pool.
+        Some((unsafe { c_str(local.hostname) }, local.port))
+    }
+
+    /// When httpd read the request line (µs since the epoch).
+    pub fn request_time(&self) -> i64 {
+        self.rec().request_time
+    }
+
+    /// The request's log id (`%L`), generated now if no module asked yet.
+    pub fn log_id(&self) -> Option<Cow<'r, str>> {
+        let r = self.raw;
+        // SAFETY: the live request and its connection; the generated id is
+        // stored in r->log_id, a string of the request pool.
+        unsafe {
+            if (*r).log_id.is_null() {
+                ap::ap_run_generate_log_id((*r).connection, r, &mut (*r).log_id);
+            }
+            (!(*r).log_id.is_null()).then(|| c_str((*r).log_id))
+        }
+    }
+
+    /// The connection's log id, if one was generated.
+    pub fn connection_log_id(&self) -> Option<Cow<'r, str>> {
+        // SAFETY: the live connection; its log id is NULL or a pool string.
+        let id = unsafe { (*self.rec().connection).log_id };
+        // SAFETY: as above.
+        (!id.is_null()).then(|| unsafe { c_str(id) })
+    }
+
     /// A line in the error log, in the request's context.
     pub fn log(&self, level: Level, message: &str) {
         // SAFETY: the request is live.

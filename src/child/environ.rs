@@ -3,51 +3,20 @@
 //! `ap_add_common_vars`), then mod_wsgi's adjustments, all recorded in the
 //! request's subprocess_env (so they can be logged) and copied out.
 
-use apache_sys as ap;
-
-use crate::apache::{c_str, table};
+use crate::apache::request::Request;
 use crate::config::RequestConfig;
 use wsgi_core::directives::values::MapHeadToGet;
 use wsgi_core::environ::{CgiEnviron, collapse_slashes};
 
 /// Whether HEAD is shown to the application as GET.
-///
-/// # Safety
-/// `r` must be live.
-unsafe fn head_becomes_get(r: *const ap::request_rec, mode: MapHeadToGet) -> bool {
-    // SAFETY: r is live; HEAD requests have method_number M_GET and
-    // header_only set by httpd.
-    unsafe {
-        let is_head = (*r).method_number == ap::M_GET as i32 && (*r).header_only != 0;
-        match mode {
-            MapHeadToGet::Off => false,
-            MapHeadToGet::On => is_head,
-            // A filter below the protocol level (content filters such as
-            // DEFLATE, or CACHE_SAVE) needs the whole body to produce the
-            // same headers as for GET.
-            MapHeadToGet::Auto => {
-                is_head
-                    && !(*r).output_filters.is_null()
-                    && (*(*(*r).output_filters).frec).ftype < ap::ap_filter_type_AP_FTYPE_PROTOCOL
-            }
-        }
-    }
-}
-
-/// Whether mod_ssl reports the connection as HTTPS.
-unsafe fn connection_is_https(c: *mut ap::conn_rec) -> bool {
-    type IsHttps = unsafe extern "C" fn(*mut ap::conn_rec) -> i32;
-    // SAFETY: looks up mod_ssl's optional function by name; if present it
-    // has this signature.
-    unsafe {
-        let f = ap::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr());
-        match f {
-            Some(f) => {
-                let f: IsHttps = std::mem::transmute(f);
-                f(c) != 0
-            }
-            None => false,
-        }
+fn head_becomes_get(request: &Request<'_>, mode: MapHeadToGet) -> bool {
+    let is_head = request.method_is_get() && request.header_only();
+    match mode {
+        MapHeadToGet::Off => false,
+        MapHeadToGet::On => is_head,
+        // A content filter needs the whole body to produce the same headers
+        // as for GET.
+        MapHeadToGet::Auto => is_head && request.filters_content(),
     }
 }
 
@@ -59,103 +28,71 @@ pub struct WsgiKeys<'a> {
     pub callable_object: &'a str,
 }
 
-/// Builds the CGI environ for `r`.
-///
-/// # Safety
-/// `r` must be live.
-pub unsafe fn build(r: *mut ap::request_rec, keys: &WsgiKeys<'_>) -> CgiEnviron {
-    // SAFETY: r and its tables/pool are live for the request.
-    unsafe {
-        let pool = (*r).pool;
-        let env = (*r).subprocess_env;
-        let set = |k: &str, v: &[u8]| table::set(env, pool, k.as_bytes(), v);
-        ap::ap_add_cgi_vars(r);
-        ap::ap_add_common_vars(r);
+/// Builds the CGI environ for the request.
+pub fn build(request: &Request<'_>, keys: &WsgiKeys<'_>) -> CgiEnviron {
+    let set = |key: &str, value: &[u8]| request.set_env(key, value);
+    request.add_cgi_variables();
 
-        if head_becomes_get(r, keys.config.map_head_to_get) {
-            set("REQUEST_METHOD", b"GET");
-        }
-        if keys.config.pass_authorization
-            && let Some(auth) = table::get((*r).headers_in, "Authorization")
-        {
-            let auth = auth.to_vec();
-            set("HTTP_AUTHORIZATION", &auth);
-        }
-        let script_name = collapse_slashes(table::get(env, "SCRIPT_NAME").unwrap_or(b""));
-        let path_info = collapse_slashes(table::get(env, "PATH_INFO").unwrap_or(b""));
-        set("SCRIPT_NAME", &script_name);
-        set("PATH_INFO", &path_info);
-        set("mod_wsgi.script_name", &script_name);
-        set("mod_wsgi.path_info", &path_info);
-
-        let c = (*r).connection;
-        if connection_is_https(c) {
-            set("HTTPS", b"1");
-        }
-        set("mod_wsgi.process_group", keys.process_group.as_bytes());
-        set(
-            "mod_wsgi.application_group",
-            keys.application_group.as_bytes(),
-        );
-        set("mod_wsgi.callable_object", keys.callable_object.as_bytes());
-        set("mod_wsgi.request_handler", c_str((*r).handler).as_bytes());
-        set("mod_wsgi.handler_script", b"");
-        set(
-            "mod_wsgi.script_reloading",
-            if keys.config.script_reloading {
-                b"1"
-            } else {
-                b"0"
-            },
-        );
-        let local = (*c).local_addr;
-        if !local.is_null() {
-            set(
-                "mod_wsgi.listener_host",
-                c_str((*local).hostname).as_bytes(),
-            );
-            set(
-                "mod_wsgi.listener_port",
-                (*local).port.to_string().as_bytes(),
-            );
-        }
-        set("mod_wsgi.enable_sendfile", b"0");
-        set("mod_wsgi.ignore_activity", b"0");
-        set(
-            "mod_wsgi.request_start",
-            (*r).request_time.to_string().as_bytes(),
-        );
-        if (*r).log_id.is_null() {
-            ap::ap_run_generate_log_id(c, r, &mut (*r).log_id);
-        }
-        if !(*r).log_id.is_null() {
-            set("mod_wsgi.request_id", c_str((*r).log_id).as_bytes());
-        }
-        if !(*c).log_id.is_null() {
-            set("mod_wsgi.connection_id", c_str((*c).log_id).as_bytes());
-        }
-
-        let entries = table::entries(env);
-        let bytes = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let mut cgi = CgiEnviron::with_capacity(entries.len(), bytes);
-        for (name, value) in entries {
-            cgi.push(&String::from_utf8_lossy(name), value);
-        }
-        cgi
+    if head_becomes_get(request, keys.config.map_head_to_get) {
+        set("REQUEST_METHOD", b"GET");
     }
+    if keys.config.pass_authorization
+        && let Some(auth) = request.header_in("Authorization")
+    {
+        set("HTTP_AUTHORIZATION", auth);
+    }
+    let script_name = collapse_slashes(request.env("SCRIPT_NAME").unwrap_or(b""));
+    let path_info = collapse_slashes(request.env("PATH_INFO").unwrap_or(b""));
+    set("SCRIPT_NAME", &script_name);
+    set("PATH_INFO", &path_info);
+    set("mod_wsgi.script_name", &script_name);
+    set("mod_wsgi.path_info", &path_info);
+
+    if request.is_https() {
+        set("HTTPS", b"1");
+    }
+    set("mod_wsgi.process_group", keys.process_group.as_bytes());
+    set(
+        "mod_wsgi.application_group",
+        keys.application_group.as_bytes(),
+    );
+    set("mod_wsgi.callable_object", keys.callable_object.as_bytes());
+    set("mod_wsgi.request_handler", request.handler().as_bytes());
+    set("mod_wsgi.handler_script", b"");
+    let reloading: &[u8] = if keys.config.script_reloading { b"1" } else { b"0" };
+    set("mod_wsgi.script_reloading", reloading);
+    if let Some((host, port)) = request.listener() {
+        set("mod_wsgi.listener_host", host.as_bytes());
+        set("mod_wsgi.listener_port", port.to_string().as_bytes());
+    }
+    set("mod_wsgi.enable_sendfile", b"0");
+    set("mod_wsgi.ignore_activity", b"0");
+    set(
+        "mod_wsgi.request_start",
+        request.request_time().to_string().as_bytes(),
+    );
+    if let Some(id) = request.log_id() {
+        set("mod_wsgi.request_id", id.as_bytes());
+    }
+    if let Some(id) = request.connection_log_id() {
+        set("mod_wsgi.connection_id", id.as_bytes());
+    }
+
+    let entries = request.env_entries();
+    let bytes = entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let mut cgi = CgiEnviron::with_capacity(entries.len(), bytes);
+    for (name, value) in entries {
+        cgi.push(&String::from_utf8_lossy(name), value);
+    }
+    cgi
 }
 
 /// A variable for `%{ENV:NAME}`: request notes, then subprocess_env, then
 /// the process environment.
-///
-/// # Safety
-/// `r` must be live.
-pub unsafe fn lookup_env(r: *const ap::request_rec, name: &str) -> Option<String> {
-    // SAFETY: r and its tables are live.
-    unsafe {
-        table::get((*r).notes, name)
-            .or_else(|| table::get((*r).subprocess_env, name))
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .or_else(|| std::env::var(name).ok())
-    }
+pub fn lookup_env(request: &Request<'_>, name: &str) -> Option<String> {
+    request
+        .note(name)
+        .or_else(|| request.env(name))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .or_else(|| std::env::var(name).ok())
 }

@@ -195,8 +195,7 @@ struct GroupNames {
 }
 
 fn group_names(request: &Request<'_>, config: &RequestConfig) -> GroupNames {
-    // SAFETY: the request is live for the closure's uses, all below.
-    let lookup = |name: &str| unsafe { environ::lookup_env(request.raw(), name) };
+    let lookup = |name: &str| environ::lookup_env(request, name);
     let hostname = request.server_hostname();
     let request_host = request.hostname();
     let script_name = {
@@ -360,18 +359,15 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
     // Names that may refer to the request are expanded once the CGI
     // variables (SCRIPT_NAME in particular) are known.
     let names = group_names(&request, &config);
-    // SAFETY: the request is live.
-    let cgi = unsafe {
-        environ::build(
-            r,
-            &WsgiKeys {
-                config: &config,
-                process_group: &names.process_group,
-                application_group: &names.application_group,
-                callable_object: &names.callable,
-            },
-        )
-    };
+    let cgi = environ::build(
+        &request,
+        &WsgiKeys {
+            config: &config,
+            process_group: &names.process_group,
+            application_group: &names.application_group,
+            callable_object: &names.callable,
+        },
+    );
     match route(&request, &config, &names.process_group, &filename) {
         // SAFETY: the request is live for the whole exchange.
         Ok(Route::Daemon(group)) => unsafe {
