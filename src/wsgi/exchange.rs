@@ -418,3 +418,366 @@ impl Exchange {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The exchange driven through a recording backend, as the adapter
+    //! drives it: start_response (set_head), write, the end (finish) or an
+    //! error (cut), and the body readers. Python is only needed for its
+    //! GIL, which blocking calls release.
+
+    use std::cell::RefCell;
+    use std::os::fd::RawFd;
+    use std::sync::Once;
+
+    use pyo3::Python;
+    use python_embed::threads::with_main_interpreter;
+
+    use super::*;
+
+    fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
+        static START: Once = Once::new();
+        START.call_once(|| {
+            python_embed::lifecycle::initialize(&python_embed::PythonSettings::default())
+                .expect("Python starts");
+        });
+        with_main_interpreter(f)
+    }
+
+    /// What the server side saw.
+    #[derive(Default)]
+    struct Recording {
+        body: Vec<u8>,
+        /// How much of `body` each read may give at most.
+        read_piece: usize,
+        read_from: usize,
+        read_fails: bool,
+        head: Option<ResponseHead>,
+        heads_set: usize,
+        sent: Vec<u8>,
+        held: Vec<u8>,
+        can_hold: bool,
+        /// Sends fail once this many bytes went out.
+        gone_after: Option<usize>,
+        files: Vec<(RawFd, u64, u64)>,
+        cut: bool,
+    }
+
+    impl Backend for Recording {
+        fn read_body(&mut self, buf: &mut Filling<'_>) -> Result<usize, ReadError> {
+            if self.read_fails {
+                return Err(ReadError("client went away".into()));
+            }
+            let end = self.body.len().min(self.read_from + self.read_piece.max(1));
+            let n = buf.push(&self.body[self.read_from..end]);
+            self.read_from += n;
+            Ok(n)
+        }
+
+        fn set_head(&mut self, head: &ResponseHead) {
+            self.head = Some(head.clone());
+            self.heads_set += 1;
+        }
+
+        fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+            if self.gone_after.is_some_and(|limit| self.sent.len() >= limit) {
+                return Err(ClientGone("broken pipe".into()));
+            }
+            self.sent.extend_from_slice(data);
+            Ok(())
+        }
+
+        fn can_hold_last_body(&self, _len: usize) -> bool {
+            self.can_hold
+        }
+
+        fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+            self.held.extend_from_slice(data);
+            Ok(())
+        }
+
+        fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), ClientGone> {
+            self.files.push((fd, offset, len));
+            Ok(())
+        }
+
+        fn cut_response(&mut self) {
+            self.cut = true;
+        }
+    }
+
+    #[derive(Default)]
+    struct Lines(RefCell<Vec<String>>);
+
+    impl RequestLog for Lines {
+        fn log(&self, _level: Level, message: &str) {
+            self.0.borrow_mut().push(message.to_string());
+        }
+    }
+
+    fn head(status: u16, headers: &[(&str, &str)]) -> ResponseHead {
+        ResponseHead {
+            status,
+            status_line: format!("{status} X").into_bytes(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    /// Runs `f` with an exchange over `backend`; returns what was logged.
+    fn exchange(
+        backend: &mut Recording,
+        head_request: bool,
+        f: impl FnOnce(Python<'_>, &mut Exchange),
+    ) -> Vec<String> {
+        let lines = Lines::default();
+        with_python(|py| {
+            let backend: *mut dyn Backend = backend;
+            let log: *const dyn RequestLog = &lines;
+            // SAFETY: both outlive the exchange, which ends in this block.
+            let mut exchange = unsafe { Exchange::new(backend, log, head_request) };
+            f(py, &mut exchange);
+        });
+        lines.0.into_inner()
+    }
+
+    #[test]
+    fn body_before_start_response_is_refused() {
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |py, ex| {
+            assert_eq!(ex.write(py, b"x", false), Err(OutputError::NotStarted));
+            assert_eq!(ex.finish(), Err(FinishError::NotStarted));
+        });
+        assert!(backend.head.is_none() && backend.sent.is_empty());
+    }
+
+    #[test]
+    fn the_head_can_be_replaced_until_the_first_body_byte() {
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[]), None);
+            ex.set_head(head(404, &[]), None);
+            // An empty write commits nothing.
+            ex.write(py, b"", false).unwrap();
+            assert!(!ex.head_sent());
+            ex.write(py, b"gone", false).unwrap();
+            assert!(ex.head_sent());
+            ex.write(py, b"!", false).unwrap();
+            assert_eq!(ex.finish(), Ok(()));
+        });
+        assert_eq!(backend.head.as_ref().map(|h| h.status), Some(404));
+        assert_eq!(backend.heads_set, 1);
+        assert_eq!(backend.sent, b"gone!");
+    }
+
+    #[test]
+    fn content_length_is_never_exceeded() {
+        let mut backend = Recording::default();
+        let lines = exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[("Content-Length", "5")]), Some(5));
+            ex.write(py, b"hel", false).unwrap();
+            ex.write(py, b"lo world", false).unwrap();
+            ex.write(py, b"more", false).unwrap();
+            assert_eq!(ex.finish(), Ok(()));
+        });
+        assert_eq!(backend.sent, b"hello");
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains("larger than its Content-Length of 5"))
+                .count(),
+            1,
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_short_body_fails_before_the_head_and_cuts_after_it() {
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |_, ex| {
+            ex.set_head(head(200, &[]), Some(10));
+            assert_eq!(
+                ex.finish(),
+                Err(FinishError::ShortBeforeHead {
+                    declared: 10,
+                    produced: 0
+                })
+            );
+        });
+        assert!(backend.head.is_none(), "nothing was committed");
+        assert!(!backend.cut);
+
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[]), Some(10));
+            ex.write(py, b"abc", false).unwrap();
+            assert_eq!(
+                ex.finish(),
+                Err(FinishError::ShortAfterHead {
+                    declared: 10,
+                    sent: 3
+                })
+            );
+        });
+        assert!(backend.cut);
+        assert_eq!(backend.sent, b"abc");
+    }
+
+    #[test]
+    fn bodyless_responses_are_not_short() {
+        for (head_request, status) in [(true, 200), (false, 204), (false, 304), (false, 100)] {
+            let mut backend = Recording::default();
+            exchange(&mut backend, head_request, |_, ex| {
+                ex.set_head(head(status, &[]), Some(10));
+                assert_eq!(ex.finish(), Ok(()), "{status} head={head_request}");
+            });
+            assert_eq!(backend.head.as_ref().map(|h| h.status), Some(status));
+            assert!(!backend.cut);
+        }
+    }
+
+    #[test]
+    fn an_empty_response_commits_its_head_at_the_end() {
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |_, ex| {
+            ex.set_head(head(200, &[]), None);
+            assert!(ex.nothing_written());
+            assert_eq!(ex.finish(), Ok(()));
+        });
+        assert_eq!(backend.heads_set, 1);
+        assert!(backend.sent.is_empty());
+    }
+
+    #[test]
+    fn only_the_last_block_of_a_known_length_may_be_held() {
+        let mut backend = Recording {
+            can_hold: true,
+            ..Recording::default()
+        };
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[]), Some(6));
+            ex.write(py, b"abc", true).unwrap();
+            ex.write(py, b"def", true).unwrap();
+            assert_eq!(ex.finish(), Ok(()));
+        });
+        assert_eq!(backend.sent, b"abc");
+        assert_eq!(backend.held, b"def");
+
+        // Without a known length nothing is held.
+        let mut backend = Recording {
+            can_hold: true,
+            ..Recording::default()
+        };
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[]), None);
+            ex.write(py, b"abc", true).unwrap();
+        });
+        assert_eq!(backend.sent, b"abc");
+        assert!(backend.held.is_empty());
+    }
+
+    #[test]
+    fn a_client_gone_stops_output_without_a_cut() {
+        let mut backend = Recording {
+            gone_after: Some(2),
+            ..Recording::default()
+        };
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[]), Some(10));
+            ex.write(py, b"ab", false).unwrap();
+            assert!(matches!(
+                ex.write(py, b"cd", false),
+                Err(OutputError::ClientGone(_))
+            ));
+            assert!(ex.client_gone());
+            assert!(matches!(
+                ex.write(py, b"ef", false),
+                Err(OutputError::ClientGone(_))
+            ));
+            // Short, but nobody is left to tell.
+            assert_eq!(ex.finish(), Ok(()));
+            ex.cut();
+        });
+        assert_eq!(backend.sent, b"ab");
+        assert!(!backend.cut);
+    }
+
+    #[test]
+    fn a_file_body_gets_a_content_length_or_keeps_the_declared_one() {
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[]), None);
+            ex.send_file(py, 7, 100, 50).unwrap();
+            assert_eq!(ex.finish(), Ok(()));
+        });
+        assert_eq!(backend.files, [(7, 100, 50)]);
+        let sent_head = backend.head.unwrap();
+        assert!(
+            sent_head
+                .headers
+                .contains(&(b"Content-Length".to_vec(), b"50".to_vec()))
+        );
+
+        let mut backend = Recording::default();
+        exchange(&mut backend, false, |py, ex| {
+            ex.set_head(head(200, &[("Content-Length", "20")]), Some(20));
+            ex.send_file(py, 7, 0, 50).unwrap();
+            assert_eq!(ex.finish(), Ok(()));
+        });
+        assert_eq!(backend.files, [(7, 0, 20)]);
+    }
+
+    #[test]
+    fn the_body_reads_as_pep_3333_says() {
+        let mut backend = Recording {
+            body: b"first line\nsecond\nthe rest".to_vec(),
+            read_piece: 4,
+            ..Recording::default()
+        };
+        exchange(&mut backend, false, |py, ex| {
+            assert_eq!(ex.readline(py, None).unwrap(), b"first line\n");
+            assert_eq!(ex.readline(py, Some(3)).unwrap(), b"sec");
+            assert_eq!(ex.readline(py, None).unwrap(), b"ond\n");
+            assert_eq!(ex.read(py, Some(4)).unwrap(), b"the ");
+            assert_eq!(ex.read(py, None).unwrap(), b"rest");
+            assert_eq!(ex.read(py, None).unwrap(), b"");
+            assert_eq!(ex.readline(py, None).unwrap(), b"");
+        });
+    }
+
+    #[test]
+    fn read_into_fills_what_it_can_and_errors_stick() {
+        let mut backend = Recording {
+            body: b"0123456789".to_vec(),
+            read_piece: 3,
+            ..Recording::default()
+        };
+        exchange(&mut backend, false, |py, ex| {
+            assert_eq!(ex.read(py, Some(2)).unwrap(), b"01");
+            let mut room = vec![0u8; 6];
+            let mut filling = Filling::over(&mut room);
+            ex.read_into(py, &mut filling).unwrap();
+            assert_eq!(filling.filled(), 6);
+            assert_eq!(room, b"234567");
+            let mut room = vec![0u8; 6];
+            let mut filling = Filling::over(&mut room);
+            ex.read_into(py, &mut filling).unwrap();
+            assert_eq!(filling.filled(), 2, "short only at the end");
+        });
+
+        let mut backend = Recording {
+            read_fails: true,
+            ..Recording::default()
+        };
+        exchange(&mut backend, false, |py, ex| {
+            assert_eq!(
+                ex.read(py, Some(5)),
+                Err(ReadError("client went away".into()))
+            );
+            let again = ex.read(py, Some(5)).unwrap_err();
+            assert!(again.0.contains("already in error state"), "{again:?}");
+        });
+    }
+}
