@@ -13,9 +13,9 @@
 //! when the thread already holds the GIL in another interpreter (all
 //! interpreters share one GIL in CPython 3.11).
 
+use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::ptr;
-use parking_lot::Mutex;
 
 use pyo3::{Python, ffi};
 

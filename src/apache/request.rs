@@ -190,8 +190,7 @@ impl<'r> Request<'r> {
     pub fn is_https(&self) -> bool {
         type IsHttps = unsafe extern "C" fn(*mut ap::conn_rec) -> i32;
         // SAFETY: looks up mod_ssl's optional function by its name.
-        let Some(found) = (unsafe { ap::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr()) })
-        else {
+        let Some(found) = (unsafe { ap::apr_dynamic_fn_retrieve(c"ssl_is_https".as_ptr()) }) else {
             return false;
         };
         // SAFETY: mod_ssl registers ssl_is_https with this signature.

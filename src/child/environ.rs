@@ -59,7 +59,11 @@ pub fn build(request: &Request<'_>, keys: &WsgiKeys<'_>) -> CgiEnviron {
     set("mod_wsgi.callable_object", keys.callable_object.as_bytes());
     set("mod_wsgi.request_handler", request.handler().as_bytes());
     set("mod_wsgi.handler_script", b"");
-    let reloading: &[u8] = if keys.config.script_reloading { b"1" } else { b"0" };
+    let reloading: &[u8] = if keys.config.script_reloading {
+        b"1"
+    } else {
+        b"0"
+    };
     set("mod_wsgi.script_reloading", reloading);
     if let Some((host, port)) = request.listener() {
         set("mod_wsgi.listener_host", host.as_bytes());

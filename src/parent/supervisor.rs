@@ -316,9 +316,7 @@ pub unsafe fn start(
                     },
                 )
             };
-            SLOTS
-                .lock()
-                .push(SlotPtr(slot));
+            SLOTS.lock().push(SlotPtr(slot));
             // SAFETY: slot was just allocated and is only used by this thread.
             unsafe { spawn(slot, Duration::ZERO) };
         }

@@ -49,7 +49,6 @@ static INTERPRETERS: Mutex<Option<HashMap<String, Arc<WsgiInterpreter>>>> = Mute
 /// waiting here while holding the GIL would deadlock the creator.
 static CREATING: Mutex<()> = Mutex::new(());
 
-
 /// Records how interpreters are prepared; called once Python is up.
 pub fn configure(setup: InterpreterSetup) {
     *SETUP.lock() = Some(Arc::new(setup));
@@ -61,7 +60,8 @@ pub fn forget_all() {
 }
 
 fn existing(group: &str) -> Option<Arc<WsgiInterpreter>> {
-    INTERPRETERS.lock()
+    INTERPRETERS
+        .lock()
         .as_ref()
         .and_then(|all| all.get(group).cloned())
 }
@@ -121,7 +121,8 @@ pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, InterpreterE
         group: group.to_string(),
         types,
     });
-    INTERPRETERS.lock()
+    INTERPRETERS
+        .lock()
         .get_or_insert_with(HashMap::new)
         .insert(group.to_string(), prepared.clone());
     Ok(prepared)

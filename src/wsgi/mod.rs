@@ -1,6 +1,8 @@
 //! The WSGI adapter, written once for both modes: everything PEP 3333 says
 //! happens here, against the [`backend::Backend`] trait.
 
+#[cfg(test)]
+mod application_tests;
 pub mod backend;
 pub mod dispatch;
 pub mod environ;
@@ -16,4 +18,6 @@ pub mod restrict;
 pub mod run;
 pub mod script;
 pub mod start_response;
+#[cfg(test)]
+mod testing;
 pub mod types;

@@ -4,8 +4,8 @@
 //! as they are first seen (a bounded number: header names come from
 //! clients).
 
-use std::collections::HashMap;
 use parking_lot::{Mutex, MutexGuard};
+use std::collections::HashMap;
 
 use pyo3::ffi;
 use pyo3::prelude::*;

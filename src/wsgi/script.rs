@@ -3,10 +3,10 @@
 //! MD5 of its path, kept in `sys.modules`, and loaded again when the file's
 //! modification time changes.
 
+use parking_lot::Mutex;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use parking_lot::Mutex;
 use std::time::UNIX_EPOCH;
 
 use md5::{Digest, Md5};
