@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use apache_sys as ap;
 use wsgi_core::level::Level;
 
-use super::{c_str, log, table};
+use super::{c_str, log, pool, table};
 
 /// What httpd's directory walk found at `r->filename`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +139,76 @@ impl<'r> Request<'r> {
     pub fn body_limit(&self) -> u64 {
         // SAFETY: a plain httpd call on the live request.
         u64::try_from(unsafe { ap::ap_get_limit_req_body(self.raw) }).unwrap_or(0)
+    }
+
+    /// The server record handling the request, for its configuration.
+    pub fn server(&self) -> *const ap::server_rec {
+        self.rec().server
+    }
+
+    /// The request's pool, for the httpd calls that allocate in it.
+    pub fn pool(&self) -> *mut ap::apr_pool_t {
+        self.rec().pool
+    }
+
+    /// Points the request at `filename` (a copy in the request's pool).
+    pub fn set_filename(&self, filename: &str) {
+        // SAFETY: the live request, used by this thread only; the copy
+        // lives as long as the request.
+        unsafe { (*self.raw).filename = pool::strdup(self.pool(), filename.as_bytes()).cast_mut() };
+    }
+
+    /// Names the handler that is to serve the request.
+    pub fn set_handler(&self, handler: &str) {
+        // SAFETY: as for set_filename.
+        unsafe { (*self.raw).handler = pool::strdup(self.pool(), handler.as_bytes()) };
+    }
+
+    /// Sets a request note (a copy in the request's pool).
+    pub fn set_note(&self, key: &str, value: &str) {
+        let rec = self.rec();
+        // SAFETY: the request's live table and pool, which outlives it.
+        unsafe { table::set(rec.notes, rec.pool, key.as_bytes(), value.as_bytes()) };
+    }
+
+    /// The response's status and status line.
+    pub fn set_status(&self, status: u16, status_line: &[u8]) {
+        // SAFETY: as for set_filename.
+        unsafe {
+            (*self.raw).status = i32::from(status);
+            (*self.raw).status_line = pool::strdup(self.pool(), status_line);
+        }
+    }
+
+    pub fn set_content_type(&self, value: &[u8]) {
+        // SAFETY: a plain httpd call on the live request; the value is a
+        // copy in its pool.
+        unsafe { ap::ap_set_content_type(self.raw, pool::strdup(self.pool(), value)) };
+    }
+
+    pub fn set_content_length(&self, length: i64) {
+        // SAFETY: a plain httpd call on the live request.
+        unsafe { ap::ap_set_content_length(self.raw, length) };
+    }
+
+    /// Adds a response header; with `on_errors` it is also kept on an
+    /// error page httpd makes (err_headers_out).
+    pub fn add_header_out(&self, name: &[u8], value: &[u8], on_errors: bool) {
+        let rec = self.rec();
+        let headers = if on_errors {
+            rec.err_headers_out
+        } else {
+            rec.headers_out
+        };
+        // SAFETY: the request's live table and pool.
+        unsafe { table::add(headers, rec.pool, name, value) };
+    }
+
+    /// Reading the body from now on sends no "100 Continue" (the response
+    /// has started).
+    pub fn forget_expect_continue(&self) {
+        // SAFETY: as for set_filename.
+        unsafe { (*self.raw).expecting_100 = 0 };
     }
 
     /// The client asked with GET or HEAD (httpd numbers both M_GET).

@@ -5,7 +5,8 @@ use std::os::fd::RawFd;
 
 use apache_sys as ap;
 
-use crate::apache::{log, pool, table};
+use crate::apache::log;
+use crate::apache::request::Request;
 use crate::wsgi::backend::{Backend, ClientGone, Filling, ReadError, RequestLog};
 use wsgi_core::level::Level;
 use wsgi_core::protocol::ResponseHead;
@@ -242,33 +243,29 @@ impl Backend for RequestBackend {
     }
 
     fn set_head(&mut self, head: &ResponseHead) {
-        // SAFETY: r and its pool/tables are live; strings are copied into
-        // the request pool.
-        unsafe {
-            let r = self.r;
-            let pool = (*r).pool;
-            (*r).status = i32::from(head.status);
-            (*r).status_line = pool::strdup(pool, &head.status_line);
-            for (name, value) in &head.headers {
-                if name.eq_ignore_ascii_case(b"content-type") {
-                    ap::ap_set_content_type(r, pool::strdup(pool, value));
-                } else if name.eq_ignore_ascii_case(b"content-length") {
-                    let length = std::str::from_utf8(value.trim_ascii())
-                        .ok()
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .unwrap_or(0);
-                    ap::ap_set_content_length(r, length);
-                } else if name.eq_ignore_ascii_case(b"www-authenticate") {
-                    // Kept on error pages too, as mod_wsgi does.
-                    table::add((*r).err_headers_out, pool, name, value);
-                } else {
-                    table::add((*r).headers_out, pool, name, value);
-                }
+        // SAFETY: the backend lives inside the handler, while httpd gives
+        // the request to this thread.
+        let request = unsafe { Request::new(self.r) };
+        request.set_status(head.status, &head.status_line);
+        for (name, value) in &head.headers {
+            if name.eq_ignore_ascii_case(b"content-type") {
+                request.set_content_type(value);
+            } else if name.eq_ignore_ascii_case(b"content-length") {
+                let length = std::str::from_utf8(value.trim_ascii())
+                    .ok()
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                request.set_content_length(length);
+            } else {
+                // WWW-Authenticate is kept on error pages too, as mod_wsgi
+                // does.
+                let on_errors = name.eq_ignore_ascii_case(b"www-authenticate");
+                request.add_header_out(name, value, on_errors);
             }
-            // Reading the body after the response started must not inject
-            // a "100 Continue" into the response.
-            (*r).expecting_100 = 0;
         }
+        // Reading the body after the response started must not inject
+        // a "100 Continue" into the response.
+        request.forget_expect_continue();
     }
 
     fn send_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {

@@ -8,7 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
 
-use crate::apache::{c_str, log, pool, table};
+use crate::apache::request::Request;
+use crate::apache::{c_str, log};
 use crate::child::{HANDLER, notes};
 use crate::config::AliasEntry;
 use crate::config::access::server_config;
@@ -37,7 +38,7 @@ pub unsafe extern "C" fn translate_name(r: *mut ap::request_rec) -> c_int {
 }
 
 /// Where an alias maps `uri`: the script path plus the rest of the URI.
-unsafe fn map(r: *mut ap::request_rec, entry: &AliasEntry, uri: &str) -> Option<String> {
+fn map(request: &Request<'_>, entry: &AliasEntry, uri: &str) -> Option<String> {
     let alias = &entry.alias;
     match entry.regex {
         Some(regex) => {
@@ -57,21 +58,18 @@ unsafe fn map(r: *mut ap::request_rec, entry: &AliasEntry, uri: &str) -> Option<
                 return None;
             }
             let target = CString::new(alias.target.as_str()).ok()?;
-            // SAFETY: r->pool is live; the inputs are NUL-terminated and
-            // `matches` holds the result of ap_regexec on c_uri.
+            // SAFETY: the request's live pool; the inputs are NUL-terminated
+            // and `matches` holds the result of ap_regexec on c_uri.
             let script = unsafe {
                 ap::ap_pregsub(
-                    (*r).pool,
+                    request.pool(),
                     target.as_ptr(),
                     c_uri.as_ptr(),
                     MAX_MATCHES,
                     matches.as_mut_ptr(),
                 )
             };
-            if script.is_null() {
-                return None;
-            }
-            if matches[0].rm_eo <= 0 {
+            if script.is_null() || matches[0].rm_eo <= 0 {
                 return None;
             }
             let matched = (matches[0].rm_eo as usize).min(uri.len());
@@ -92,53 +90,47 @@ unsafe fn map(r: *mut ap::request_rec, entry: &AliasEntry, uri: &str) -> Option<
     }
 }
 
-unsafe fn mark(r: *mut ap::request_rec, alias: &ScriptAlias, filename: &str) {
-    // SAFETY: r and its pool/tables are live for the request.
-    unsafe {
-        let pool = (*r).pool;
-        (*r).filename = pool::strdup(pool, filename.as_bytes()).cast_mut();
-        (*r).handler = pool::strdup(pool, HANDLER.as_bytes());
-        let notes_table = (*r).notes;
-        table::set(
-            notes_table,
-            pool,
-            notes::FORCED_TYPE.as_bytes(),
-            HANDLER.as_bytes(),
-        );
-        let note = |key: &str, value: Option<&str>| {
-            if let Some(value) = value {
-                table::set(notes_table, pool, key.as_bytes(), value.as_bytes());
-            }
-        };
-        note(notes::PROCESS_GROUP, alias.process_group.as_deref());
-        note(notes::APPLICATION_GROUP, alias.application_group.as_deref());
-        note(notes::CALLABLE_OBJECT, alias.callable_object.as_deref());
-        note(
-            notes::PASS_AUTHORIZATION,
-            alias
-                .pass_authorization
-                .map(|on| if on { "1" } else { "0" }),
-        );
-    }
+/// Points the request at the script and leaves the alias's options in its
+/// notes for the handler.
+fn mark(request: &Request<'_>, alias: &ScriptAlias, filename: &str) {
+    request.set_filename(filename);
+    request.set_handler(HANDLER);
+    request.set_note(notes::FORCED_TYPE, HANDLER);
+    let note = |key: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            request.set_note(key, value);
+        }
+    };
+    note(notes::PROCESS_GROUP, alias.process_group.as_deref());
+    note(notes::APPLICATION_GROUP, alias.application_group.as_deref());
+    note(notes::CALLABLE_OBJECT, alias.callable_object.as_deref());
+    note(
+        notes::PASS_AUTHORIZATION,
+        alias
+            .pass_authorization
+            .map(|on| if on { "1" } else { "0" }),
+    );
 }
 
+/// # Safety
+/// `r` must be the live request httpd is translating on this thread.
 unsafe fn translate(r: *mut ap::request_rec) -> c_int {
-    // SAFETY: r is live; its server has our configuration.
-    unsafe {
-        let config = server_config((*r).server);
-        if config.aliases.is_empty() {
-            return ap::DECLINED;
-        }
-        let uri = c_str((*r).uri).into_owned();
-        if !uri.is_empty() && !uri.starts_with('/') {
-            return ap::DECLINED;
-        }
-        for entry in &config.aliases {
-            if let Some(filename) = map(r, entry, &uri) {
-                mark(r, &entry.alias, &filename);
-                return ap::OK as c_int;
-            }
-        }
-        ap::DECLINED
+    // SAFETY: per the contract.
+    let request = unsafe { Request::new(r) };
+    // SAFETY: the request's server record carries our configuration.
+    let config = unsafe { server_config(request.server()) };
+    if config.aliases.is_empty() {
+        return ap::DECLINED;
     }
+    let uri = request.uri();
+    if !uri.is_empty() && !uri.starts_with('/') {
+        return ap::DECLINED;
+    }
+    for entry in &config.aliases {
+        if let Some(filename) = map(&request, entry, &uri) {
+            mark(&request, &entry.alias, &filename);
+            return ap::OK as c_int;
+        }
+    }
+    ap::DECLINED
 }

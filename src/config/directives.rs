@@ -7,6 +7,7 @@ use std::os::raw::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use apache_sys as ap;
+use wsgi_core::daemon_options::{Account, DaemonOptions};
 use wsgi_core::directives::DirectiveError;
 use wsgi_core::refuse;
 
@@ -71,34 +72,45 @@ unsafe extern "C" fn script_alias_directive(
     args: *const c_char,
 ) -> *const c_char {
     // SAFETY: httpd passes live arguments; cmd_data marks the Match form.
+    let is_match = unsafe { !(*cmd).info.is_null() };
+    let directive = if is_match {
+        "WSGIScriptAliasMatch"
+    } else {
+        "WSGIScriptAlias"
+    };
+    // SAFETY: httpd passes live arguments and the configuration's pool.
     unsafe {
-        let is_match = !(*cmd).info.is_null();
-        let directive = if is_match {
-            "WSGIScriptAliasMatch"
-        } else {
-            "WSGIScriptAlias"
-        };
         guarded(cmd, directive, || {
             let alias = script_alias::parse(directive, &c_str(args))?;
-            let regex = if is_match {
-                let pattern = CString::new(alias.url.as_str())
-                    .map_err(|_| refuse!("{directive}: pattern contains a NUL byte"))?;
-                let compiled =
-                    ap::ap_pregcomp((*cmd).pool, pattern.as_ptr(), ap::AP_REG_EXTENDED as _);
-                if compiled.is_null() {
-                    return Err(refuse!(
-                        "{directive}: regular expression '{}' could not be compiled",
-                        alias.url
-                    ));
-                }
-                Some(CompiledRegex(compiled))
-            } else {
-                None
+            let regex = match is_match {
+                true => Some(compile_pattern((*cmd).pool, directive, &alias.url)?),
+                false => None,
             };
             server_config(cmd).aliases.push(AliasEntry { alias, regex });
             Ok(())
         })
     }
+}
+
+/// Compiles a WSGIScriptAliasMatch pattern with httpd's regex engine.
+///
+/// # Safety
+/// `pool` must be the live configuration pool.
+unsafe fn compile_pattern(
+    pool: *mut ap::apr_pool_t,
+    directive: &str,
+    pattern: &str,
+) -> Result<CompiledRegex, DirectiveError> {
+    let source =
+        CString::new(pattern).map_err(|_| refuse!("{directive}: pattern contains a NUL byte"))?;
+    // SAFETY: per the contract; source is NUL-terminated.
+    let compiled = unsafe { ap::ap_pregcomp(pool, source.as_ptr(), ap::AP_REG_EXTENDED as _) };
+    if compiled.is_null() {
+        return Err(refuse!(
+            "{directive}: regular expression '{pattern}' could not be compiled"
+        ));
+    }
+    Ok(CompiledRegex(compiled))
 }
 
 /// Names of the daemon process groups defined so far in the configuration
@@ -143,58 +155,62 @@ unsafe extern "C" fn daemon_process_directive(
     _mconfig: *mut c_void,
     args: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd passes live arguments.
+    // SAFETY: httpd passes live arguments, the configuration's pool and the
+    // server record being configured.
     unsafe {
         guarded(cmd, "WSGIDaemonProcess", || {
             let options = wsgi_core::daemon_options::parse("WSGIDaemonProcess", &c_str(args))?;
-            let name = options.name.clone();
-            let resolve_user = |account: &wsgi_core::daemon_options::Account| {
-                crate::groups::accounts::user(account)
-                    .map_err(|e| refuse!("WSGIDaemonProcess {name}: {e}"))
-            };
-            if let Some(user) = &options.user
-                && resolve_user(user)?.uid == 0
-            {
-                return Err(refuse!(
-                    "WSGIDaemonProcess {name}: daemon processes must not run as root"
-                ));
-            }
-            for account in [&options.socket_user, &options.script_user]
-                .into_iter()
-                .flatten()
-            {
-                resolve_user(account)?;
-            }
-            for account in [&options.group, &options.script_group]
-                .into_iter()
-                .flatten()
-            {
-                crate::groups::accounts::group(account)
-                    .map_err(|e| refuse!("WSGIDaemonProcess {}: {e}", options.name))?;
-            }
-            for name in &options.supplementary_groups {
-                crate::groups::accounts::group(&wsgi_core::daemon_options::Account::Name(
-                    name.clone(),
-                ))
-                .map_err(|e| {
-                    refuse!(
-                        "WSGIDaemonProcess {}: supplementary-groups: {e}",
-                        options.name
-                    )
-                })?;
-            }
-            let mut defined = defined_groups((*cmd).pool);
-            if defined.1.contains(&options.name) {
-                return Err(refuse!(
-                    "WSGIDaemonProcess: the name '{}' duplicates an earlier WSGIDaemonProcess",
-                    options.name
-                ));
-            }
-            defined.1.push(options.name.clone());
+            check_accounts(&options)?;
+            define_group(&mut defined_groups((*cmd).pool).1, &options.name)?;
             server_config(cmd).daemon_groups.push(options);
             Ok(())
         })
     }
+}
+
+/// Every user and group a WSGIDaemonProcess names exists, and the daemon
+/// would not run as root.
+fn check_accounts(options: &DaemonOptions) -> Result<(), DirectiveError> {
+    use crate::groups::accounts;
+    let name = &options.name;
+    let resolve_user = |account: &Account| {
+        accounts::user(account).map_err(|e| refuse!("WSGIDaemonProcess {name}: {e}"))
+    };
+    if let Some(user) = &options.user
+        && resolve_user(user)?.uid == 0
+    {
+        return Err(refuse!(
+            "WSGIDaemonProcess {name}: daemon processes must not run as root"
+        ));
+    }
+    for account in [&options.socket_user, &options.script_user]
+        .into_iter()
+        .flatten()
+    {
+        resolve_user(account)?;
+    }
+    for account in [&options.group, &options.script_group]
+        .into_iter()
+        .flatten()
+    {
+        accounts::group(account).map_err(|e| refuse!("WSGIDaemonProcess {name}: {e}"))?;
+    }
+    for group in &options.supplementary_groups {
+        accounts::group(&Account::Name(group.clone()))
+            .map_err(|e| refuse!("WSGIDaemonProcess {name}: supplementary-groups: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Records a group name, refusing a second group of the same name.
+fn define_group(defined: &mut Vec<String>, name: &str) -> Result<(), DirectiveError> {
+    if defined.iter().any(|known| known == name) {
+        return Err(refuse!(
+            "WSGIDaemonProcess: the name '{name}' duplicates an earlier WSGIDaemonProcess"
+        ));
+    }
+    defined.push(name.to_string());
+    Ok(())
 }
 
 unsafe extern "C" fn restrict_process_directive(

@@ -1,7 +1,7 @@
 //! The life of one daemon process, from the fork in the Apache parent to
 //! its exit: privileges, environment, Python, import scripts, serving.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,45 +151,56 @@ fn set_env(name: &str, value: &str) {
 
 /// Shows `name` in `ps` in place of Apache's command line (as far as the
 /// original arguments' space allows) and as the thread name.
+///
+/// # Safety
+/// `main_server` must be the live main server record, and no other thread
+/// may be running (the argument strings are overwritten).
 unsafe fn set_display_name(main_server: *mut ap::server_rec, name: &str) {
-    // SAFETY: process->argv is httpd's argv, whose strings lie one after
-    // another in the memory the kernel gave the process.
-    unsafe {
-        let process = (*main_server).process;
-        if process.is_null() || (*process).argv.is_null() {
-            return;
-        }
-        let argv = (*process).argv;
-        let argc = (*process).argc.max(1) as usize;
-        let start = *argv as *mut u8;
-        if start.is_null() {
-            return;
-        }
-        // Option parsing may reorder the pointers: the area ends after the
-        // string that lies last in memory.
-        let mut end = start;
-        for i in 0..argc {
-            let arg = *argv.add(i);
-            if !arg.is_null() {
-                end = end.max(arg.add(libc::strlen(arg)) as *mut u8);
-            }
-        }
+    // SAFETY: per the contract.
+    if let Some((start, httpd_end)) = unsafe { argument_strings(main_server) } {
         // What ps shows is the kernel's argument area, which may extend past
         // what httpd's argv still lists; use it when argv[0] is its start.
         let space = match kernel_argument_area() {
             Some((area_start, area_end)) if area_start == start as usize => {
                 area_end - area_start - 1
             }
-            _ => end.offset_from(start).max(0) as usize,
+            _ => httpd_end - start as usize,
         };
-        let bytes = name.as_bytes();
-        let n = bytes.len().min(space);
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, n);
-        std::ptr::write_bytes(start.add(n), 0, space + 1 - n);
+        // SAFETY: the argument strings (and the kernel's area, when argv[0]
+        // starts it) are process memory nothing else uses any more, `space`
+        // bytes plus the final NUL.
+        let area = unsafe { std::slice::from_raw_parts_mut(start, space + 1) };
+        let n = name.len().min(space);
+        area[..n].copy_from_slice(&name.as_bytes()[..n]);
+        area[n..].fill(0);
     }
     // The thread name the kernel shows (15 bytes at most).
     if let Ok(short) = CString::new(&name.as_bytes()[..name.len().min(15)]) {
         let _ = nix::sys::prctl::set_name(&short);
+    }
+}
+
+/// Where httpd's argument strings start (argv[0]) and the address just past
+/// the NUL-less end of the one that lies last in memory (option parsing may
+/// reorder the pointers).
+///
+/// # Safety
+/// `main_server` must be the live main server record.
+unsafe fn argument_strings(main_server: *mut ap::server_rec) -> Option<(*mut u8, usize)> {
+    // SAFETY: per the contract; process->argv is httpd's argv, argc long,
+    // of NUL-terminated strings or NULL.
+    unsafe {
+        let process = (*main_server).process.as_ref()?;
+        if process.argv.is_null() || (*process.argv).is_null() {
+            return None;
+        }
+        let argv = std::slice::from_raw_parts(process.argv, process.argc.max(1) as usize);
+        let end = argv
+            .iter()
+            .filter(|arg| !arg.is_null())
+            .map(|&arg| arg as usize + CStr::from_ptr(arg).count_bytes())
+            .max()?;
+        Some((argv[0] as *mut u8, end))
     }
 }
 

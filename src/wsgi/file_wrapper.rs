@@ -98,24 +98,13 @@ unsafe extern "C" fn file_wrapper_new(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls tp_new with the GIL held.
+    // SAFETY: CPython calls tp_new with the GIL held, an argument tuple and
+    // a dict or NULL; the new object has the FileWrapperObject layout.
     unsafe {
         callback(|py| {
-            let args =
-                Arguments::parse(py, "FileWrapper", args, kwargs, &["filelike", "blksize"], 1)?;
-            let Some(filelike) = args.get(0) else {
-                return Err(Raised::new::<PyTypeError>(
-                    py,
-                    "FileWrapper() needs a file-like object",
-                ));
-            };
-            let blksize = optional_size(py, args.get(1))?.unwrap_or(DEFAULT_BLOCK_SIZE);
-            if blksize == 0 {
-                return Err(Raised::new::<PyTypeError>(
-                    py,
-                    "FileWrapper() blksize must be positive",
-                ));
-            }
+            let names = &["filelike", "blksize"];
+            let args = Arguments::parse(py, "FileWrapper", args, kwargs, names, 1)?;
+            let (filelike, blksize) = wrapper_arguments(py, &args)?;
             let obj = ffi::PyType_GenericAlloc(ty, 0);
             if obj.is_null() {
                 return Err(Raised::already_set());
@@ -126,6 +115,27 @@ unsafe extern "C" fn file_wrapper_new(
             Ok(Bound::from_owned_ptr(py, obj))
         })
     }
+}
+
+/// `FileWrapper(filelike, blksize=8192)`'s arguments, checked.
+fn wrapper_arguments<'a, 'py>(
+    py: Python<'py>,
+    args: &'a Arguments<'py>,
+) -> RaisedResult<(&'a Bound<'py, PyAny>, usize)> {
+    let Some(filelike) = args.get(0) else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            "FileWrapper() needs a file-like object",
+        ));
+    };
+    let blksize = optional_size(py, args.get(1))?.unwrap_or(DEFAULT_BLOCK_SIZE);
+    if blksize == 0 {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            "FileWrapper() blksize must be positive",
+        ));
+    }
+    Ok((filelike, blksize))
 }
 
 unsafe extern "C" fn file_wrapper_dealloc(obj: *mut ffi::PyObject) {
@@ -144,26 +154,34 @@ unsafe extern "C" fn file_wrapper_iter(obj: *mut ffi::PyObject) -> *mut ffi::PyO
 }
 
 unsafe extern "C" fn file_wrapper_iternext(obj: *mut ffi::PyObject) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held on a FileWrapperObject.
+    // SAFETY: CPython calls this with the GIL held on a FileWrapperObject,
+    // which holds a reference to its file-like object.
     unsafe {
         callback(|py| {
-            let wrapper = obj.cast::<FileWrapperObject>();
-            let filelike = Bound::from_borrowed_ptr(py, (*wrapper).filelike);
-            let block = filelike
-                .call_method1("read", ((*wrapper).blksize,))
-                .raised(py)?;
-            match block.cast::<PyBytes>() {
-                Ok(bytes) if bytes.as_bytes().is_empty() => Err(Raised::stop_iteration()),
-                Ok(_) => Ok(block),
-                Err(_) => Err(Raised::new::<PyTypeError>(
-                    py,
-                    format!(
-                        "file-like object read() returned {}, expected bytes",
-                        type_name(&block)
-                    ),
-                )),
-            }
+            let wrapper = &*obj.cast::<FileWrapperObject>();
+            let filelike = Bound::from_borrowed_ptr(py, wrapper.filelike);
+            next_block(py, &filelike, wrapper.blksize)
         })
+    }
+}
+
+/// The next block of the file, or the end of the iteration.
+fn next_block<'py>(
+    py: Python<'py>,
+    filelike: &Bound<'py, PyAny>,
+    blksize: ffi::Py_ssize_t,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    let block = filelike.call_method1("read", (blksize,)).raised(py)?;
+    match block.cast::<PyBytes>() {
+        Ok(bytes) if bytes.as_bytes().is_empty() => Err(Raised::stop_iteration()),
+        Ok(_) => Ok(block),
+        Err(_) => Err(Raised::new::<PyTypeError>(
+            py,
+            format!(
+                "file-like object read() returned {}, expected bytes",
+                type_name(&block)
+            ),
+        )),
     }
 }
 

@@ -12,6 +12,7 @@ use python_embed::objects::{
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
+use super::exchange::Exchange;
 use super::exchange_ref::{EXCHANGE_OBJECT_SIZE, exchange_object_dealloc, exchange_of};
 
 pub fn create_input_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
@@ -61,24 +62,32 @@ unsafe extern "C" fn input_read(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held and its own argument objects.
+    // SAFETY: CPython calls this with the GIL held, on an input object
+    // (ExchangeObject layout), with its own argument objects.
     unsafe {
         callback(|py| {
             let args = Arguments::parse(py, "read", args, kwargs, &["size"], 0)?;
-            let size = optional_size(py, args.get(0))?;
-            let exchange = exchange_of(py, obj)?;
-            match size {
-                // The common read(n): straight into the bytes object.
-                Some(size) if size <= DIRECT_READ_LIMIT => Ok(bytes_filled(py, size, |buf| {
-                    exchange.read_into(py, buf).map_err(|e| read_error(py, e))
-                })?
-                .into_any()),
-                _ => {
-                    let data = exchange.read(py, size).map_err(|e| read_error(py, e))?;
-                    Ok(PyBytes::new(py, &data).into_any())
-                }
-            }
+            read(py, exchange_of(py, obj)?, &args)
         })
+    }
+}
+
+/// `wsgi.input.read(size=-1)`.
+fn read<'py>(
+    py: Python<'py>,
+    exchange: &mut Exchange,
+    args: &Arguments<'py>,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    match optional_size(py, args.get(0))? {
+        // The common read(n): straight into the bytes object.
+        Some(size) if size <= DIRECT_READ_LIMIT => Ok(bytes_filled(py, size, |buf| {
+            exchange.read_into(py, buf).map_err(|e| read_error(py, e))
+        })?
+        .into_any()),
+        size => {
+            let data = exchange.read(py, size).map_err(|e| read_error(py, e))?;
+            Ok(PyBytes::new(py, &data).into_any())
+        }
     }
 }
 
@@ -108,24 +117,32 @@ unsafe extern "C" fn input_readlines(
     unsafe {
         callback(|py| {
             let args = Arguments::parse(py, "readlines", args, kwargs, &["hint"], 0)?;
-            let hint = optional_size(py, args.get(0))?.filter(|&h| h > 0);
-            let exchange = exchange_of(py, obj)?;
-            let lines = PyList::empty(py);
-            let mut total = 0usize;
-            loop {
-                let line = exchange.readline(py, None).map_err(|e| read_error(py, e))?;
-                if line.is_empty() {
-                    break;
-                }
-                total += line.len();
-                lines.append(PyBytes::new(py, &line)).raised(py)?;
-                if hint.is_some_and(|h| total >= h) {
-                    break;
-                }
-            }
-            Ok(lines.into_any())
+            readlines(py, exchange_of(py, obj)?, &args)
         })
     }
+}
+
+/// `wsgi.input.readlines(hint=-1)`.
+fn readlines<'py>(
+    py: Python<'py>,
+    exchange: &mut Exchange,
+    args: &Arguments<'py>,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    let hint = optional_size(py, args.get(0))?.filter(|&h| h > 0);
+    let lines = PyList::empty(py);
+    let mut total = 0usize;
+    loop {
+        let line = exchange.readline(py, None).map_err(|e| read_error(py, e))?;
+        if line.is_empty() {
+            break;
+        }
+        total += line.len();
+        lines.append(PyBytes::new(py, &line)).raised(py)?;
+        if hint.is_some_and(|h| total >= h) {
+            break;
+        }
+    }
+    Ok(lines.into_any())
 }
 
 unsafe extern "C" fn input_close(

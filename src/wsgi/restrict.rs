@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_void};
 use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyType};
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 use python_embed::objects::{Arguments, callback, create_type, free_instance, new_instance, slot};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
@@ -117,58 +117,80 @@ unsafe extern "C" fn intercept_call(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held on a SignalInterceptObject.
+    // SAFETY: CPython calls this slot with the GIL held, on a
+    // SignalInterceptObject, with an argument tuple and a dict or NULL.
     unsafe {
         callback(|py| {
-            let intercept = obj.cast::<SignalInterceptObject>();
-            if (*intercept).pid != std::process::id() {
-                let wrapped = Bound::from_borrowed_ptr(py, (*intercept).wrapped);
-                let args = Bound::from_borrowed_ptr(py, args);
-                let kwargs = if kwargs.is_null() {
-                    None
-                } else {
-                    Some(
-                        Bound::from_borrowed_ptr(py, kwargs)
-                            .cast_into()
-                            .map_err(|_| {
-                                Raised::new::<PyTypeError>(py, "keyword arguments must be a dict")
-                            })?,
-                    )
-                };
-                let args = args
-                    .cast_into()
-                    .map_err(|_| Raised::new::<PyTypeError>(py, "arguments must be a tuple"))?;
-                return wrapped.call(args, kwargs.as_ref()).raised(py);
+            let intercept = &*obj.cast::<SignalInterceptObject>();
+            let args = Bound::from_borrowed_ptr(py, args);
+            let kwargs = Bound::from_borrowed_ptr_or_opt(py, kwargs);
+            if intercept.pid != std::process::id() {
+                let wrapped = Bound::from_borrowed_ptr(py, intercept.wrapped);
+                return call_through(py, &wrapped, args, kwargs);
             }
+            let names = &["signalnum", "handler"];
             let parsed =
-                Arguments::parse(py, "signal", args, kwargs, &["signalnum", "handler"], 2)?;
-            let (Some(number), Some(handler)) = (parsed.get(0), parsed.get(1)) else {
-                return Err(Raised::new::<PyTypeError>(
-                    py,
-                    "signal() needs a signal and a handler",
-                ));
-            };
-            let number: i64 = number.extract().raised(py)?;
-            log_to_server(
-                Level::Warning,
-                &format!(
-                    "mod_wsgi (pid={}): Callback registration for signal {number} ignored.",
-                    std::process::id()
-                ),
-            );
-            let stack = py
-                .import("traceback")
-                .and_then(|tb| tb.call_method0("format_stack"))
-                .raised(py)?;
-            for frame in stack.try_iter().raised(py)? {
-                let frame = frame.raised(py)?;
-                if let Ok(text) = frame.cast::<PyString>() {
-                    for line in text.to_string_lossy().trim_end().lines() {
-                        log_to_server(Level::Warning, line);
-                    }
-                }
-            }
-            Ok(handler.clone())
+                Arguments::parse(py, "signal", args.as_ptr(), kwargs_ptr(&kwargs), names, 2)?;
+            ignore_registration(py, &parsed)
         })
     }
+}
+
+fn kwargs_ptr(kwargs: &Option<Bound<'_, PyAny>>) -> *mut ffi::PyObject {
+    kwargs.as_ref().map_or(std::ptr::null_mut(), Bound::as_ptr)
+}
+
+/// The real `signal.signal`, in a process the application forked.
+fn call_through<'py>(
+    py: Python<'py>,
+    wrapped: &Bound<'py, PyAny>,
+    args: Bound<'py, PyAny>,
+    kwargs: Option<Bound<'py, PyAny>>,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    let kwargs = kwargs
+        .map(|kwargs| {
+            kwargs
+                .cast_into::<PyDict>()
+                .map_err(|_| Raised::new::<PyTypeError>(py, "keyword arguments must be a dict"))
+        })
+        .transpose()?;
+    let args = args
+        .cast_into::<PyTuple>()
+        .map_err(|_| Raised::new::<PyTypeError>(py, "arguments must be a tuple"))?;
+    wrapped.call(args, kwargs.as_ref()).raised(py)
+}
+
+/// Logs the ignored registration with the stack that made it, and returns
+/// the handler as `signal.signal` would the previous one.
+fn ignore_registration<'py>(
+    py: Python<'py>,
+    parsed: &Arguments<'py>,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    let (Some(number), Some(handler)) = (parsed.get(0), parsed.get(1)) else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            "signal() needs a signal and a handler",
+        ));
+    };
+    let number: i64 = number.extract().raised(py)?;
+    log_to_server(
+        Level::Warning,
+        &format!(
+            "mod_wsgi (pid={}): Callback registration for signal {number} ignored.",
+            std::process::id()
+        ),
+    );
+    let stack = py
+        .import("traceback")
+        .and_then(|tb| tb.call_method0("format_stack"))
+        .raised(py)?;
+    for frame in stack.try_iter().raised(py)? {
+        let frame = frame.raised(py)?;
+        if let Ok(text) = frame.cast::<PyString>() {
+            for line in text.to_string_lossy().trim_end().lines() {
+                log_to_server(Level::Warning, line);
+            }
+        }
+    }
+    Ok(handler.clone())
 }

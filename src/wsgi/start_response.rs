@@ -13,7 +13,7 @@ use python_embed::objects::{
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::exchange::OutputError;
+use super::exchange::{Exchange, OutputError};
 use super::exchange_ref::{EXCHANGE_OBJECT_SIZE, exchange_object_dealloc, exchange_of};
 use wsgi_core::headers::{parse_content_length, validate_header, validate_status};
 use wsgi_core::protocol::ResponseHead;
@@ -165,83 +165,95 @@ unsafe extern "C" fn start_response(
     args: *mut ffi::PyObject,
     kwargs: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held on a ResponderObject.
+    // SAFETY: CPython calls this method with the GIL held, on a responder
+    // (ExchangeObject layout), with an argument tuple and a dict or NULL.
     unsafe {
         callback(|py| {
-            let args = Arguments::parse(
-                py,
-                "start_response",
-                args,
-                kwargs,
-                &["status", "response_headers", "exc_info"],
-                2,
-            )?;
-            let exchange = exchange_of(py, obj)?;
-            match args.get(2).filter(|e| !e.is_none()) {
-                Some(exc_info) => {
-                    let Ok(exc_info) = exc_info.cast::<PyTuple>() else {
-                        return Err(Raised::new::<PyRuntimeError>(
-                            py,
-                            "exception info must be a tuple",
-                        ));
-                    };
-                    if exchange.head_sent() {
-                        return Err(reraise(py, exc_info));
-                    }
-                }
-                None if exchange.head_sent() => {
-                    return Err(Raised::new::<PyRuntimeError>(
-                        py,
-                        "headers have already been sent",
-                    ));
-                }
-                None => {}
-            }
-            let (Some(status), Some(headers)) = (args.get(0), args.get(1)) else {
-                return Err(Raised::new::<PyTypeError>(
-                    py,
-                    "start_response() needs status and headers",
-                ));
-            };
-            let (head, content_length) = parse_head(py, status, headers)?;
-            exchange.set_head(head, content_length);
-            Bound::from_borrowed_ptr(py, obj)
-                .getattr("write")
-                .raised(py)
+            let names = &["status", "response_headers", "exc_info"];
+            let args = Arguments::parse(py, "start_response", args, kwargs, names, 2)?;
+            let responder = Bound::from_borrowed_ptr(py, obj);
+            start(py, &responder, exchange_of(py, obj)?, &args)
         })
     }
+}
+
+/// `start_response(status, response_headers, exc_info=None)`.
+fn start<'py>(
+    py: Python<'py>,
+    responder: &Bound<'py, PyAny>,
+    exchange: &mut Exchange,
+    args: &Arguments<'py>,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    match args.get(2).filter(|e| !e.is_none()) {
+        Some(exc_info) => {
+            let Ok(exc_info) = exc_info.cast::<PyTuple>() else {
+                return Err(Raised::new::<PyRuntimeError>(
+                    py,
+                    "exception info must be a tuple",
+                ));
+            };
+            if exchange.head_sent() {
+                return Err(reraise(py, exc_info));
+            }
+        }
+        None if exchange.head_sent() => {
+            return Err(Raised::new::<PyRuntimeError>(
+                py,
+                "headers have already been sent",
+            ));
+        }
+        None => {}
+    }
+    let (Some(status), Some(headers)) = (args.get(0), args.get(1)) else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            "start_response() needs status and headers",
+        ));
+    };
+    let (head, content_length) = parse_head(py, status, headers)?;
+    exchange.set_head(head, content_length);
+    responder.getattr("write").raised(py)
 }
 
 unsafe extern "C" fn write(
     obj: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    // SAFETY: CPython calls this with the GIL held on a ResponderObject.
+    // SAFETY: CPython calls this method with the GIL held, on a responder
+    // (ExchangeObject layout), with an argument tuple.
     unsafe {
         callback(|py| {
             let args = Arguments::parse(py, "write", args, ptr::null_mut(), &["data"], 1)?;
-            let Some(data) = args.get(0) else {
-                return Err(Raised::new::<PyTypeError>(py, "write() needs data"));
-            };
-            let Ok(bytes) = data.cast::<PyBytes>() else {
-                return Err(Raised::new::<PyTypeError>(
-                    py,
-                    format!("write() argument must be bytes, not {}", type_name(data)),
-                ));
-            };
-            let exchange = exchange_of(py, obj)?;
-            // The application goes on after write(): nothing may be held.
-            match exchange.write(py, bytes.as_bytes(), false) {
-                Ok(()) => Ok(py.None().into_bound(py)),
-                Err(OutputError::NotStarted) => Err(Raised::new::<PyRuntimeError>(
-                    py,
-                    "response has not been started",
-                )),
-                Err(OutputError::ClientGone(_)) => Err(Raised::new::<PyOSError>(
-                    py,
-                    "Apache/mod_wsgi client connection closed.",
-                )),
-            }
+            write_data(py, exchange_of(py, obj)?, &args)
         })
+    }
+}
+
+/// The `write(data)` callable.
+fn write_data<'py>(
+    py: Python<'py>,
+    exchange: &mut Exchange,
+    args: &Arguments<'py>,
+) -> RaisedResult<Bound<'py, PyAny>> {
+    let Some(data) = args.get(0) else {
+        return Err(Raised::new::<PyTypeError>(py, "write() needs data"));
+    };
+    let Ok(bytes) = data.cast::<PyBytes>() else {
+        return Err(Raised::new::<PyTypeError>(
+            py,
+            format!("write() argument must be bytes, not {}", type_name(data)),
+        ));
+    };
+    // The application goes on after write(): nothing may be held.
+    match exchange.write(py, bytes.as_bytes(), false) {
+        Ok(()) => Ok(py.None().into_bound(py)),
+        Err(OutputError::NotStarted) => Err(Raised::new::<PyRuntimeError>(
+            py,
+            "response has not been started",
+        )),
+        Err(OutputError::ClientGone(_)) => Err(Raised::new::<PyOSError>(
+            py,
+            "Apache/mod_wsgi client connection closed.",
+        )),
     }
 }
