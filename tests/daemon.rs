@@ -672,6 +672,62 @@ fn a_request_after_the_daemon_died_is_served_by_the_replacement() {
     assert_ne!(pid_of(&json_of(&apache, &response)), old);
 }
 
+/// Each Apache worker thread keeps its connection to the daemon process
+/// that served it last. When every thread of that process has become busy
+/// since, a request sent on the connection must not wait for the busy
+/// process: it is handed back and a process with a free thread serves it.
+#[test]
+fn a_request_on_a_connection_to_a_busy_process_goes_to_a_free_one() {
+    const WORKERS: usize = 8;
+    let apache = info_site(Mpm::Event)
+        .daemon_option("processes=2 threads=1")
+        .with(|b| {
+            b.mpm_conf(
+                "StartServers 1\nServerLimit 1\nThreadsPerChild 8\nThreadLimit 8\n\
+                 MaxRequestWorkers 8\nMinSpareThreads 1\nMaxSpareThreads 8\n",
+            )
+        })
+        .start();
+    let concurrently = |path: &'static str, count: usize| -> Vec<(i32, Duration)> {
+        thread::scope(|s| {
+            let running: Vec<_> = (0..count)
+                .map(|_| {
+                    s.spawn(|| {
+                        let began = Instant::now();
+                        let pid = pid_of(&info(&apache, path));
+                        (pid, began.elapsed())
+                    })
+                })
+                .collect();
+            running.into_iter().map(|t| t.join().unwrap()).collect()
+        })
+    };
+    // Every worker thread opens a connection of its own, to either process
+    // (each has one thread, so both serve).
+    let warm: BTreeSet<i32> = concurrently("/info?sleep=0.3", WORKERS)
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(warm.len(), 2, "both processes should have served: {warm:?}");
+
+    thread::scope(|s| {
+        let slow = s.spawn(|| pid_of(&info(&apache, "/info?sleep=8")));
+        thread::sleep(Duration::from_millis(500));
+        // The other workers all at once: those whose connection leads to
+        // the busy process would wait for it.
+        let fast = concurrently("/info", WORKERS - 1);
+        let busy = slow.join().unwrap();
+        for (pid, took) in &fast {
+            assert!(
+                *took < Duration::from_secs(3),
+                "a request took {took:?} while process {busy} was busy (answers {fast:?})\n{}",
+                apache.error_log()
+            );
+            assert_ne!(*pid, busy, "the busy process answered? {fast:?}");
+        }
+    });
+}
+
 /// The generation field of a socket name `wsgi.<parent>.<generation>.<index>.sock`.
 fn socket_generation(name: &str) -> u64 {
     name.split('.')

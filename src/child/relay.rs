@@ -66,6 +66,17 @@ fn put_idle(group: &str, mut connection: DaemonConnection) {
     });
 }
 
+/// Drops this thread's idle connections to process `pid` of `group`: it
+/// did not take a request (it is stopping, or every thread is busy), and
+/// the others would lead to it again.
+fn forget_idle_to(group: &str, pid: i32) {
+    IDLE.with(|idle| {
+        if let Some(pool) = idle.borrow_mut().get_mut(group) {
+            pool.retain(|connection| connection.pid != pid);
+        }
+    });
+}
+
 fn status(code: u32) -> c_int {
     code as c_int
 }
@@ -149,6 +160,9 @@ pub unsafe fn forward(
             Relay::Rejected => "rejected the request (restarting)",
             Relay::Unread => "closed the connection without starting the request",
         };
+        if connection.pid != 0 {
+            forget_idle_to(group.name(), connection.pid);
+        }
         if directory::hard_stop_under_way() {
             // SAFETY: r is live.
             return unsafe { abandon(r, group) };

@@ -63,6 +63,8 @@ struct Parked {
     stream: FrameStream,
     serial: u32,
     standing: Standing,
+    /// The last sweep of a fully busy process found bytes waiting on it.
+    waiting_at_sweep: bool,
 }
 
 pub struct Connections {
@@ -175,6 +177,7 @@ impl Connections {
                     stream,
                     serial,
                     standing,
+                    waiting_at_sweep: false,
                 },
             );
         }
@@ -203,6 +206,52 @@ impl Connections {
                 Standing::Trusted => None,
             })
             .collect()
+    }
+
+    /// For a process whose threads are all busy: closes, unread, the
+    /// trusted connections on which a request has been waiting since the
+    /// previous sweep. No thread here will take it soon, and the Apache
+    /// child, seeing its request unread, sends it again on a fresh
+    /// connection, which only a process with a free thread accepts.
+    /// Returns how many were handed back.
+    pub fn hand_back_waiting(&self) -> usize {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut parked = self.parked.lock();
+        let trusted: Vec<RawFd> = parked
+            .iter()
+            .filter(|(_, p)| p.standing == Standing::Trusted)
+            .map(|(fd, _)| *fd)
+            .collect();
+        if trusted.is_empty() {
+            return 0;
+        }
+        let mut fds: Vec<PollFd<'_>> = trusted
+            .iter()
+            // SAFETY: each is the descriptor of a parked stream, open while
+            // it is in `parked`, whose lock is held until the end.
+            .map(|&fd| PollFd::new(unsafe { BorrowedFd::borrow_raw(fd) }, PollFlags::POLLIN))
+            .collect();
+        if poll(&mut fds, PollTimeout::ZERO).is_err() {
+            return 0;
+        }
+        let waiting: Vec<bool> = fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut handed_back = 0;
+        for (fd, waiting) in trusted.into_iter().zip(waiting) {
+            let Some(entry) = parked.get_mut(&fd) else {
+                continue;
+            };
+            if waiting && entry.waiting_at_sweep {
+                parked.remove(&fd);
+                handed_back += 1;
+            } else {
+                entry.waiting_at_sweep = waiting;
+            }
+        }
+        handed_back
     }
 
     /// Closes every parked connection (the process is stopping): the

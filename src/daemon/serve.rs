@@ -869,6 +869,21 @@ impl Server {
             if let Some(board) = &self.group.board {
                 board.update_peak_rss(self.number);
             }
+            // With one process there is nobody to hand a request to.
+            let all_busy = self.state().in_flight >= options.threads as usize;
+            if all_busy && options.processes > 1 {
+                let handed_back = connections.hand_back_waiting();
+                if handed_back > 0 {
+                    self.log(
+                        Level::Debug,
+                        &format!(
+                            "Daemon process '{}': all {} threads busy; handed back {handed_back} waiting request(s) for another process.",
+                            self.group.name(),
+                            options.threads
+                        ),
+                    );
+                }
+            }
             let mut state = self.state();
             if let Phase::Stopping { .. } = state.phase {
                 return;
