@@ -86,14 +86,18 @@ fn set_config_string(
     // SAFETY: config is initialised and field is one of its members; value
     // is NUL-terminated and outlives the call.
     let status = unsafe { ffi::PyConfig_SetBytesString(config, field, value.as_ptr()) };
-    check(&status).map_err(|status| InitError::Setting { what, status })
+    check(&status).map_err(|StatusFailure(status)| InitError::Setting { what, status })
 }
 
-/// The message of a failed status, or nothing.
-fn check(status: &ffi::PyStatus) -> Result<(), String> {
+/// The message CPython gave with a failed status.
+struct StatusFailure(String);
+
+/// Ok, or the failed status's message, which the caller puts in its
+/// [`InitError`] variant.
+fn check(status: &ffi::PyStatus) -> Result<(), StatusFailure> {
     // SAFETY: status was just returned by CPython.
     if unsafe { ffi::PyStatus_Exception(*status) } != 0 {
-        return Err(status_message(status));
+        return Err(StatusFailure(status_message(status)));
     }
     Ok(())
 }
@@ -153,7 +157,7 @@ fn configure_and_initialize(
         let status = unsafe { ffi::PyWideStringList_Append(&mut config.warnoptions, wide) };
         // SAFETY: wide came from Py_DecodeLocale.
         unsafe { ffi::PyMem_RawFree(wide.cast()) };
-        check(&status).map_err(InitError::Warning)?;
+        check(&status).map_err(|StatusFailure(m)| InitError::Warning(m))?;
     }
     match settings.home.as_deref().map(HomeSetting::for_home) {
         Some(HomeSetting::Prefix(prefix)) => {
@@ -176,10 +180,10 @@ fn configure_and_initialize(
     let mut argv = [argv0.as_ptr()];
     // SAFETY: argv holds one NUL-terminated string that outlives the call.
     let status = unsafe { ffi::PyConfig_SetBytesArgv(config, 1, argv.as_mut_ptr()) };
-    check(&status).map_err(InitError::Argv)?;
+    check(&status).map_err(|StatusFailure(m)| InitError::Argv(m))?;
     // SAFETY: the configuration is complete; Python is not yet initialised.
     let status = unsafe { ffi::Py_InitializeFromConfig(config) };
-    check(&status).map_err(InitError::Initialize)?;
+    check(&status).map_err(|StatusFailure(m)| InitError::Initialize(m))?;
     Ok(())
 }
 
