@@ -84,6 +84,14 @@ impl Active {
     }
 }
 
+/// A request a thread served.
+struct Served {
+    /// Its entry in `State::active`.
+    id: u64,
+    /// The connection is still in step and can take another request.
+    usable: bool,
+}
+
 struct State {
     phase: Phase,
     active: HashMap<u64, Active>,
@@ -182,6 +190,9 @@ pub struct Server {
     secret: Secret,
     started: Instant,
     state: Mutex<State>,
+    /// `state.phase` is Stopping: read by every request thread on every
+    /// turn, which would otherwise contend for the state lock.
+    stopping: AtomicBool,
     changed: Condvar,
     activity: Activity,
     /// Milliseconds since start when a thread last got the GIL.
@@ -220,6 +231,7 @@ impl Server {
                 in_flight: 0,
                 completed: 0,
             }),
+            stopping: AtomicBool::new(false),
             changed: Condvar::new(),
             activity: Activity::new(),
             gil_heartbeat_ms: AtomicU64::new(0),
@@ -228,7 +240,6 @@ impl Server {
             memory_errors: AtomicU64::new(0),
             interrupting: std::sync::atomic::AtomicUsize::new(0),
             interrupter: Mutex::new(None),
-            // SAFETY: reading the parent pid.
             parent: nix::unistd::getppid().as_raw(),
         })
     }
@@ -255,6 +266,9 @@ impl Server {
                 &format!("Daemon process '{}': {why}.", self.group.name()),
             );
             state.phase = phase;
+            if let Phase::Stopping { .. } = phase {
+                self.stopping.store(true, Ordering::SeqCst);
+            }
             self.changed.notify_all();
             wake();
         }
@@ -436,7 +450,7 @@ impl Server {
 
     fn request_thread(self: Arc<Server>, connections: &Connections) {
         loop {
-            if matches!(self.state().phase, Phase::Stopping { .. }) {
+            if self.stopping.load(Ordering::SeqCst) {
                 // Connections waiting on the group's socket are closed
                 // unread, so that Apache's children offer their requests
                 // again (to a sibling, a replacement, or after a restart
@@ -688,7 +702,8 @@ impl Server {
         self.activity.touch();
         let mut state = self.state();
         state.in_flight = state.in_flight.saturating_sub(1);
-        if served.is_some() {
+        if let Some(served) = &served {
+            state.active.remove(&served.id);
             state.completed += 1;
         }
         let running = state.phase == Phase::Running;
@@ -702,12 +717,14 @@ impl Server {
         }
         // A process clearly busier than a sibling lets the connection go:
         // the child's next request connects anew, to a less busy process.
-        (served == Some(true) && running && !self.busier_than_siblings()).then_some(stream)
+        (served.is_some_and(|served| served.usable) && running && !self.busier_than_siblings())
+            .then_some(stream)
     }
 
     /// One request: None if there was none (the child closed the
-    /// connection), else whether the connection is still usable.
-    fn serve_request(&self, stream: &mut FrameStream) -> Option<bool> {
+    /// connection). Its entry in `state.active` is left to the caller to
+    /// remove, in the same turn of the lock as the rest of its bookkeeping.
+    fn serve_request(&self, stream: &mut FrameStream) -> Option<Served> {
         let head = match stream.read_frame_exact() {
             Ok(Frame::Head(head)) => head,
             Err(StreamError::Closed | StreamError::Reset) => return None,
@@ -721,6 +738,22 @@ impl Server {
                 );
                 return None;
             }
+        };
+        // Made before taking the lock, which every request thread takes
+        // several times per request: what is done under it must be short.
+        let text = |name: &str| {
+            head.vars
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let active = Active {
+            started: Instant::now(),
+            connection: stream.stream().as_raw_fd(),
+            thread: nix::sys::pthread::pthread_self() as u64,
+            what: format!("{} {}", text("REQUEST_METHOD"), text("REQUEST_URI")),
+            application_group: text("mod_wsgi.application_group"),
+            interrupted: None,
         };
         let id = {
             let mut state = self.state();
@@ -737,23 +770,7 @@ impl Server {
             }
             let id = state.next_id;
             state.next_id += 1;
-            let text = |name: &str| {
-                head.vars
-                    .get(name)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default()
-            };
-            state.active.insert(
-                id,
-                Active {
-                    started: Instant::now(),
-                    connection: stream.stream().as_raw_fd(),
-                    thread: nix::sys::pthread::pthread_self() as u64,
-                    what: format!("{} {}", text("REQUEST_METHOD"), text("REQUEST_URI")),
-                    application_group: text("mod_wsgi.application_group"),
-                    interrupted: None,
-                },
-            );
+            state.active.insert(id, active);
             id
         };
         let usable = if let Some(limit) = self.group.options.queue_timeout
@@ -776,9 +793,11 @@ impl Server {
         } else {
             self.run_request(stream, &head)
         };
-        self.state().active.remove(&id);
         // Bytes already buffered past the request would never wake epoll.
-        Some(usable && stream.pending() == 0)
+        Some(Served {
+            id,
+            usable: usable && stream.pending() == 0,
+        })
     }
 
     /// Runs the application; returns whether the connection is still in
