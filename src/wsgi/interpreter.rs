@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PySlice};
@@ -43,7 +43,10 @@ pub struct WsgiInterpreter {
 }
 
 static SETUP: Mutex<Option<Arc<InterpreterSetup>>> = Mutex::new(None);
-static INTERPRETERS: Mutex<Option<HashMap<String, Arc<WsgiInterpreter>>>> = Mutex::new(None);
+/// Read by every request: readers share it (a contended mutex would spin
+/// and `sched_yield`), written only when an interpreter is made or all are
+/// forgotten.
+static INTERPRETERS: RwLock<Option<HashMap<String, Arc<WsgiInterpreter>>>> = RwLock::new(None);
 /// Serialises creating interpreters. Only taken by threads not attached to
 /// Python: creation runs Python code that may release the GIL, and a thread
 /// waiting here while holding the GIL would deadlock the creator.
@@ -56,12 +59,12 @@ pub fn configure(setup: InterpreterSetup) {
 
 /// Forgets every interpreter (after Python was finalised).
 pub fn forget_all() {
-    *INTERPRETERS.lock() = None;
+    *INTERPRETERS.write() = None;
 }
 
 fn existing(group: &str) -> Option<Arc<WsgiInterpreter>> {
     INTERPRETERS
-        .lock()
+        .read()
         .as_ref()
         .and_then(|all| all.get(group).cloned())
 }
@@ -122,7 +125,7 @@ pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, InterpreterE
         types,
     });
     INTERPRETERS
-        .lock()
+        .write()
         .get_or_insert_with(HashMap::new)
         .insert(group.to_string(), prepared.clone());
     Ok(prepared)
