@@ -83,6 +83,7 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
     let (maximum_processes, threads_per_process) = context::shape();
     interpreter::configure(InterpreterSetup {
         python_path: config.python_path.clone().unwrap_or_default(),
+        python_eggs: config.python_eggs.clone(),
         restrict_stdout: config.restrict_stdout.unwrap_or(false),
         restrict_stdin: config.restrict_stdin.unwrap_or(false),
         restrict_signal: config.restrict_signal.unwrap_or(true),
@@ -100,15 +101,19 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
             return;
         }
     }
-    // SAFETY: the child pool is destroyed when the child exits.
-    unsafe {
-        ap::apr_pool_cleanup_register(
-            pool,
-            std::ptr::null(),
-            Some(finalize_in_child),
-            Some(ap::apr_pool_cleanup_null),
-        )
-    };
+    // WSGIDestroyInterpreter Off: the process exits with Python as it is
+    // (no atexit callbacks, no interpreter teardown), as in mod_wsgi.
+    if config.destroy_interpreter.unwrap_or(true) {
+        // SAFETY: the child pool is destroyed when the child exits.
+        unsafe {
+            ap::apr_pool_cleanup_register(
+                pool,
+                std::ptr::null(),
+                Some(finalize_in_child),
+                Some(ap::apr_pool_cleanup_null),
+            )
+        };
+    }
     // SAFETY: server is the live main server.
     for script in unsafe { startup_scripts(server, "") } {
         import_script(&script);

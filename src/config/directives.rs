@@ -445,9 +445,44 @@ take1_handler!(
     }
 );
 
+global_flag!(
+    socket_rotation,
+    "WSGISocketRotation",
+    socket_rotation,
+    false
+);
+global_flag!(
+    destroy_interpreter,
+    "WSGIDestroyInterpreter",
+    destroy_interpreter,
+    false
+);
+global_flag!(
+    verbose_debugging,
+    "WSGIVerboseDebugging",
+    verbose_debugging,
+    false
+);
+global_flag!(server_metrics, "WSGIServerMetrics", server_metrics, false);
+
+take1_handler!(accept_mutex, "WSGIAcceptMutex", |cmd, _mconfig, value| {
+    global_only(cmd)?;
+    server_config(cmd).accept_mutex = Some(values::accept_mutex(&value)?);
+    Ok(())
+});
+
+take1_handler!(python_eggs, "WSGIPythonEggs", |cmd, _mconfig, value| {
+    global_only(cmd)?;
+    if value.is_empty() {
+        return Err("WSGIPythonEggs needs a directory".into());
+    }
+    server_config(cmd).python_eggs = Some(std::path::PathBuf::from(value));
+    Ok(())
+});
+
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 25]);
+pub struct CommandTable(pub [ap::command_rec; 31]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -566,6 +601,12 @@ pub static COMMANDS: CommandTable = CommandTable([
     ),
     take1(c"WSGIRestrictEmbedded", restrict_embedded, ap::RSRC_CONF, c"On|Off: refuse to run applications in Apache's children"),
     take1(c"WSGISocketPrefix", socket_prefix, ap::RSRC_CONF, c"path prefix of the daemon process sockets"),
+    take1(c"WSGISocketRotation", socket_rotation, ap::RSRC_CONF, c"On|Off: new daemon socket names at every restart"),
+    take1(c"WSGIDestroyInterpreter", destroy_interpreter, ap::RSRC_CONF, c"On|Off: finalise Python when a process exits"),
+    take1(c"WSGIVerboseDebugging", verbose_debugging, ap::RSRC_CONF, c"On|Off: log daemon thread starts and exits at info level"),
+    take1(c"WSGIServerMetrics", server_metrics, ap::RSRC_CONF, c"On|Off: allow mod_wsgi.server_metrics()"),
+    take1(c"WSGIAcceptMutex", accept_mutex, ap::RSRC_CONF, c"default|flock|fcntl|sysvsem|posixsem|pthread: accepted, not needed"),
+    take1(c"WSGIPythonEggs", python_eggs, ap::RSRC_CONF, c"directory: PYTHON_EGG_CACHE for embedded interpreters"),
     ap::command_rec {
         name: std::ptr::null(),
         func: ap::cmd_func { no_args: None },

@@ -59,6 +59,19 @@ pub struct ServerConfig {
     pub restrict_embedded: Option<bool>,
     /// WSGISocketPrefix, resolved against ServerRoot (main server only).
     pub socket_prefix: Option<PathBuf>,
+    /// WSGISocketRotation (main server only; default On).
+    pub socket_rotation: Option<bool>,
+    /// WSGIDestroyInterpreter (main server only; default On).
+    pub destroy_interpreter: Option<bool>,
+    /// WSGIVerboseDebugging (main server only; default Off).
+    pub verbose_debugging: Option<bool>,
+    /// WSGIServerMetrics (main server only; default Off).
+    pub server_metrics: Option<bool>,
+    /// WSGIAcceptMutex (main server only): checked, never used.
+    pub accept_mutex: Option<String>,
+    /// WSGIPythonEggs (main server only): PYTHON_EGG_CACHE in embedded
+    /// interpreters.
+    pub python_eggs: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -91,6 +104,15 @@ impl ServerConfig {
             daemon_groups: child.daemon_groups.clone(),
             restrict_embedded: child.restrict_embedded.or(parent.restrict_embedded),
             socket_prefix: pick(&child.socket_prefix, &parent.socket_prefix),
+            socket_rotation: child.socket_rotation.or(parent.socket_rotation),
+            destroy_interpreter: child.destroy_interpreter.or(parent.destroy_interpreter),
+            verbose_debugging: child.verbose_debugging.or(parent.verbose_debugging),
+            server_metrics: child.server_metrics.or(parent.server_metrics),
+            accept_mutex: child
+                .accept_mutex
+                .clone()
+                .or_else(|| parent.accept_mutex.clone()),
+            python_eggs: pick(&child.python_eggs, &parent.python_eggs),
         }
     }
 }

@@ -314,6 +314,7 @@ unsafe fn setup_and_serve(
     crate::wsgi::log::set_server_log(|level, line| log::server(std::ptr::null(), level, line));
     interpreter::configure(InterpreterSetup {
         python_path: options.python_path.clone(),
+        python_eggs: options.python_eggs.clone(),
         restrict_stdout: config.restrict_stdout.unwrap_or(false),
         restrict_stdin: config.restrict_stdin.unwrap_or(false),
         restrict_signal: config.restrict_signal.unwrap_or(true),
@@ -335,9 +336,16 @@ unsafe fn setup_and_serve(
         // SAFETY: reading mod_unixd's configuration.
         None => unsafe { ap::ap_unixd_config.user_id },
     };
-    let server = Server::new(group.clone(), apache_uid, secret, number);
+    let server = Server::new(
+        group.clone(),
+        apache_uid,
+        secret,
+        number,
+        config.verbose_debugging.unwrap_or(false),
+    );
     let clean = server.run();
-    if clean {
+    // WSGIDestroyInterpreter Off: exit without tearing Python down.
+    if clean && config.destroy_interpreter.unwrap_or(true) {
         startup::finalize_bounded(options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);
     }
     Ok(())

@@ -208,6 +208,8 @@ pub struct Server {
     interrupting: std::sync::atomic::AtomicUsize,
     interrupter: Mutex<Option<std::sync::mpsc::Sender<Interruption>>>,
     parent: libc::pid_t,
+    /// WSGIVerboseDebugging: thread starts are logged at info level.
+    verbose: bool,
 }
 
 impl Server {
@@ -216,6 +218,7 @@ impl Server {
         apache_uid: u32,
         secret: Secret,
         number: usize,
+        verbose: bool,
     ) -> Arc<Server> {
         Arc::new(Server {
             group,
@@ -241,6 +244,7 @@ impl Server {
             interrupting: std::sync::atomic::AtomicUsize::new(0),
             interrupter: Mutex::new(None),
             parent: nix::unistd::getppid().as_raw(),
+            verbose,
         })
     }
 
@@ -316,6 +320,16 @@ impl Server {
                 return true;
             }
         };
+        if self.verbose {
+            self.log(
+                Level::Debug,
+                &format!(
+                    "Starting {} threads in daemon process '{}'.",
+                    self.group.options.threads,
+                    self.group.name()
+                ),
+            );
+        }
         for number in 0..self.group.options.threads as usize {
             let server = self.clone();
             let connections = connections.clone();
@@ -323,7 +337,7 @@ impl Server {
             if let Some(size) = self.group.options.stack_size {
                 builder = builder.stack_size(size);
             }
-            if let Err(e) = builder.spawn(move || server.request_thread(&connections)) {
+            if let Err(e) = builder.spawn(move || server.request_thread(number, &connections)) {
                 self.log(Level::Error, &format!("Cannot start a request thread: {e}"));
             }
         }
@@ -448,7 +462,18 @@ impl Server {
         }
     }
 
-    fn request_thread(self: Arc<Server>, connections: &Connections) {
+    fn request_thread(self: Arc<Server>, number: usize, connections: &Connections) {
+        self.log(
+            if self.verbose {
+                Level::Info
+            } else {
+                Level::Debug
+            },
+            &format!(
+                "Started thread {number} in daemon process '{}'.",
+                self.group.name()
+            ),
+        );
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 // Connections waiting on the group's socket are closed

@@ -227,10 +227,17 @@ pub unsafe fn start(
             Some(socket_user) => accounts::user(socket_user).map_err(account)?.uid,
             None => children_uid(),
         };
-        let socket_path = PathBuf::from(format!(
-            "{}.{parent}.{generation}.{index}.sock",
-            prefix.display()
-        ));
+        // WSGISocketRotation Off: the same name at every restart (as
+        // mod_wsgi: the daemon's uid in place of the generation).
+        let socket_path = PathBuf::from(if config.socket_rotation.unwrap_or(true) {
+            format!("{}.{parent}.{generation}.{index}.sock", prefix.display())
+        } else {
+            format!(
+                "{}.{parent}.u{}.{index}.sock",
+                prefix.display(),
+                identity.uid
+            )
+        });
         let listener = create_listener(&socket_path, options.listen_backlog, socket_owner)
             .map_err(|source| SupervisorError::Listener {
                 group: name.clone(),

@@ -29,6 +29,9 @@ use super::types::WsgiTypes;
 pub struct InterpreterSetup {
     /// WSGIPythonPath (or a daemon's python-path).
     pub python_path: Vec<PathBuf>,
+    /// WSGIPythonEggs (or a daemon's python-eggs): `PYTHON_EGG_CACHE` in
+    /// each interpreter's `os.environ`.
+    pub python_eggs: Option<PathBuf>,
     pub restrict_stdout: bool,
     pub restrict_stdin: bool,
     pub restrict_signal: bool,
@@ -165,6 +168,12 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
         types.file_wrapper(py).as_any(),
         types.request_timeout(py).as_any(),
     )?;
+    if let Some(eggs) = &setup.python_eggs {
+        py.import("os")
+            .and_then(|os| os.getattr("environ"))
+            .and_then(|environ| environ.set_item("PYTHON_EGG_CACHE", eggs.as_os_str()))
+            .raised(py)?;
+    }
     if add_site_dirs(py, &setup.python_path).is_err() {
         super::log::log_to_server(
             wsgi_core::level::Level::Error,

@@ -18,6 +18,25 @@ pub fn on_off(directive: &str, value: &str) -> Result<bool, DirectiveError> {
     }
 }
 
+/// The lock mechanisms WSGIAcceptMutex names on Linux, as APR offers them.
+pub const ACCEPT_MUTEX_MECHANISMS: [&str; 6] = [
+    "default", "flock", "fcntl", "sysvsem", "posixsem", "pthread",
+];
+
+/// The value of WSGIAcceptMutex, lower-cased: one of
+/// [`ACCEPT_MUTEX_MECHANISMS`].
+pub fn accept_mutex(value: &str) -> Result<String, DirectiveError> {
+    let lower = value.to_ascii_lowercase();
+    if ACCEPT_MUTEX_MECHANISMS.contains(&lower.as_str()) {
+        Ok(lower)
+    } else {
+        Err(crate::refuse!(
+            "WSGIAcceptMutex: accept mutex lock mechanism '{value}' is invalid. Valid accept mutex mechanisms for this platform are: {}.",
+            ACCEPT_MUTEX_MECHANISMS.join(", ")
+        ))
+    }
+}
+
 /// The value of WSGIMapHEADToGET.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MapHeadToGet {
@@ -233,5 +252,15 @@ mod tests {
     fn callable_object_must_not_be_empty() {
         assert_eq!(callable_object("X", "app").as_deref(), Ok("app"));
         assert!(callable_object("WSGICallableObject", "").is_err());
+    }
+
+    #[test]
+    fn accept_mutex_takes_apr_mechanisms_in_any_case() {
+        assert_eq!(accept_mutex("fcntl").unwrap(), "fcntl");
+        assert_eq!(accept_mutex("Default").unwrap(), "default");
+        let error = accept_mutex("spinlock").unwrap_err().to_string();
+        assert!(error.contains("WSGIAcceptMutex"), "{error}");
+        assert!(error.contains("'spinlock'"), "{error}");
+        assert!(error.contains("flock, fcntl"), "{error}");
     }
 }

@@ -1,0 +1,214 @@
+//! The main-server switches mod_wsgi-express always writes and their
+//! neighbours: WSGISocketRotation, WSGIDestroyInterpreter,
+//! WSGIVerboseDebugging, WSGIServerMetrics, WSGIAcceptMutex and
+//! WSGIPythonEggs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const HELLO: &str = include_str!("../examples/hello.wsgi");
+
+const EGG_REPORT: &str = r#"import os
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [os.environ.get("PYTHON_EGG_CACHE", "<unset>").encode()]
+"#;
+
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// The daemon sockets under the server's run directory, by name.
+fn socket_names(apache: &Apache) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(apache.root().join("run"))
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("wsgi.") && name.ends_with(".sock"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// WSGIDestroyInterpreter Off: the process exits without tearing Python
+/// down, so atexit callbacks do not run (mod_wsgi skips the same teardown).
+fn destroy_interpreter_off_skips_teardown(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount_app("/exit", "interp_atexit.wsgi", "")
+        .conf("WSGIDestroyInterpreter Off\n")
+        .start();
+    let exits = apache.root().join("exits");
+    std::fs::create_dir_all(&exits).unwrap();
+    std::fs::set_permissions(&exits, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let response = apache.get("/exit");
+    assert_eq!(response.status, 200, "{response:?}");
+    let pid: i32 = response.text().parse().unwrap();
+    apache.graceful();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !process_gone(pid) {
+        assert!(Instant::now() < deadline, "pid {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let marker = exits.join(format!("{pid}-GLOBAL"));
+    assert!(
+        !marker.exists(),
+        "atexit ran in pid {pid} with WSGIDestroyInterpreter Off"
+    );
+    // The new generation serves, and nothing crashed on the way out.
+    assert_eq!(apache.get("/exit").status, 200);
+    let log = apache.error_log();
+    assert!(
+        !log.contains("Fatal Python error") && !log.contains("exit signal"),
+        "{log}"
+    );
+}
+
+/// WSGIPythonEggs sets PYTHON_EGG_CACHE in Apache's children's
+/// interpreters; daemon processes take theirs from python-eggs= only, as
+/// in mod_wsgi.
+fn python_eggs_sets_the_egg_cache(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount("/eggs", "eggs.wsgi", EGG_REPORT, "")
+        .mount(
+            "/sub",
+            "eggs_sub.wsgi",
+            EGG_REPORT,
+            "application-group=other",
+        )
+        .conf("WSGIPythonEggs /var/tmp/eggs-embedded\n")
+        .daemon_option("python-eggs=/var/tmp/eggs-daemon")
+        .start();
+    let expected = match mode {
+        Mode::Embedded => "/var/tmp/eggs-embedded",
+        Mode::Daemon => "/var/tmp/eggs-daemon",
+    };
+    for path in ["/eggs", "/sub"] {
+        let response = apache.get(path);
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_eq!(response.text(), expected, "{path}");
+    }
+}
+
+/// WSGIVerboseDebugging On logs each daemon request thread's start at
+/// info level (debug otherwise), as mod_wsgi does.
+fn verbose_debugging_logs_thread_starts(mpm: Mpm, mode: Mode) {
+    for (setting, shown) in [("On", true), ("Off", false)] {
+        let apache = SiteBuilder::new(mpm, mode)
+            .mount("/hello", "hello.wsgi", HELLO, "")
+            .conf(&format!("WSGIVerboseDebugging {setting}\n"))
+            .start();
+        assert_eq!(apache.get("/hello").status, 200);
+        let needle = "Started thread 0 in daemon process";
+        let logged = match mode {
+            Mode::Daemon => {
+                apache.wait_for_log(needle, Duration::from_secs(if shown { 10 } else { 1 }))
+            }
+            Mode::Embedded => apache.error_log().contains(needle),
+        };
+        assert_eq!(
+            logged,
+            shown && mode == Mode::Daemon,
+            "WSGIVerboseDebugging {setting}\n{}",
+            apache.error_log()
+        );
+    }
+}
+
+/// WSGISocketRotation Off keeps each group's socket name over restarts;
+/// by default every generation has new names.
+fn socket_rotation_decides_socket_names(mpm: Mpm, mode: Mode) {
+    if mode != Mode::Daemon {
+        return;
+    }
+    for (setting, stable) in [("Off", true), ("On", false)] {
+        let apache = SiteBuilder::new(mpm, mode)
+            .mount("/hello", "hello.wsgi", HELLO, "")
+            .conf(&format!("WSGISocketRotation {setting}\n"))
+            .start();
+        assert_eq!(apache.get("/hello").status, 200);
+        let before = socket_names(&apache);
+        assert_eq!(before.len(), 1, "{before:?}");
+        if stable {
+            let uid = before[0].split('.').nth(2).unwrap_or_default().to_string();
+            assert!(uid.starts_with('u'), "{before:?}");
+        }
+        apache.graceful();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let response = apache.get("/hello");
+            if response.status == 200 && socket_names(&apache).len() == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{response:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let after = socket_names(&apache);
+        assert_eq!(
+            before == after,
+            stable,
+            "{setting}: {before:?} then {after:?}"
+        );
+    }
+}
+
+wsgi_tests!(
+    destroy_interpreter_off_skips_teardown,
+    python_eggs_sets_the_egg_cache,
+    verbose_debugging_logs_thread_starts,
+    socket_rotation_decides_socket_names,
+);
+
+/// The switches whose effect lies elsewhere are accepted in the main
+/// server, in every case httpd allows for On/Off.
+#[test]
+fn accepted_switches_start_apache() {
+    let apache = SiteBuilder::new(Mpm::Event, Mode::Daemon)
+        .mount("/hello", "hello.wsgi", HELLO, "")
+        .conf(
+            "WSGIServerMetrics On\n\
+             WSGIAcceptMutex fcntl\n\
+             WSGIAcceptMutex Default\n\
+             WSGISocketRotation on\n\
+             WSGIDestroyInterpreter ON\n\
+             WSGIVerboseDebugging off\n",
+        )
+        .start();
+    assert_eq!(apache.get("/hello").text(), "Hello World!\n");
+}
+
+#[test]
+fn bad_values_and_places_stop_apache_naming_the_directive() {
+    for (conf, directive) in [
+        ("WSGISocketRotation maybe", "WSGISocketRotation"),
+        ("WSGIDestroyInterpreter 1", "WSGIDestroyInterpreter"),
+        ("WSGIVerboseDebugging yes", "WSGIVerboseDebugging"),
+        ("WSGIServerMetrics perhaps", "WSGIServerMetrics"),
+        ("WSGIAcceptMutex spinlock", "WSGIAcceptMutex"),
+        ("WSGIPythonEggs \"\"", "WSGIPythonEggs"),
+        (
+            "<VirtualHost *:80>\nWSGISocketRotation Off\n</VirtualHost>",
+            "WSGISocketRotation",
+        ),
+        (
+            "<VirtualHost *:80>\nWSGIPythonEggs /tmp\n</VirtualHost>",
+            "WSGIPythonEggs",
+        ),
+        (
+            "<Location /x>\nWSGIServerMetrics On\n</Location>",
+            "WSGIServerMetrics",
+        ),
+    ] {
+        assert_refused(conf, directive);
+    }
+}
