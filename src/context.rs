@@ -24,6 +24,9 @@ pub struct ProcessContext {
     pub threads_per_process: u32,
     /// WSGIRestrictEmbedded On: Apache's children never run Python.
     pub embedded_restricted: bool,
+    /// WSGICaseSensitivity: script paths name different files when only
+    /// their case differs (Off: one module per lower-cased path).
+    pub case_sensitive_paths: bool,
     /// Whether Python is usable in this process, or why not.
     pub python: Result<(), PythonUnavailable>,
 }
@@ -42,6 +45,7 @@ static CONTEXT: RwLock<ProcessContext> = RwLock::new(ProcessContext {
     maximum_processes: 1,
     threads_per_process: 1,
     embedded_restricted: false,
+    case_sensitive_paths: true,
     python: Err(PythonUnavailable(String::new())),
 });
 
@@ -52,9 +56,9 @@ fn mpm_query(what: u32) -> Option<i32> {
     (rv == 0).then_some(value)
 }
 
-/// Records the MPM's shape and WSGIRestrictEmbedded (the parent, each
-/// generation; children inherit it).
-pub fn record_apache(embedded_restricted: bool) {
+/// Records the MPM's shape, WSGIRestrictEmbedded and WSGICaseSensitivity
+/// (the parent, each generation; children and daemons inherit it).
+pub fn record_apache(embedded_restricted: bool, case_sensitive_paths: bool) {
     let supported = |what| mpm_query(what).unwrap_or(0) != ap::AP_MPMQ_NOT_SUPPORTED as i32;
     let threaded = supported(ap::AP_MPMQ_IS_THREADED);
     let forked = supported(ap::AP_MPMQ_IS_FORKED);
@@ -78,6 +82,12 @@ pub fn record_apache(embedded_restricted: bool) {
     context.maximum_processes = processes.max(1) as u32;
     context.threads_per_process = threads.max(1) as u32;
     context.embedded_restricted = embedded_restricted;
+    context.case_sensitive_paths = case_sensitive_paths;
+}
+
+/// WSGICaseSensitivity (On unless configured Off).
+pub fn case_sensitive_paths() -> bool {
+    CONTEXT.read().case_sensitive_paths
 }
 
 /// In a daemon process, after its fork: its group's facts.

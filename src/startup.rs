@@ -122,6 +122,7 @@ pub fn import_script(script: &ImportScript) {
             OnChange::Reload,
             None,
             &target.types.names,
+            crate::context::case_sensitive_paths(),
         )
         .is_err()
         {

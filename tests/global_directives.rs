@@ -162,7 +162,43 @@ fn socket_rotation_decides_socket_names(mpm: Mpm, mode: Mode) {
     }
 }
 
+const NAME_REPORT: &str = r#"def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [__name__.encode()]
+"#;
+
+fn md5_module_name(path: &str) -> String {
+    use md5::{Digest, Md5};
+    let digest = Md5::digest(path.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("_mod_wsgi_{hex}")
+}
+
+/// WSGICaseSensitivity On (the default, as mod_wsgi's documentation has
+/// it on Linux): the module is named after the path as it is; Off: after
+/// the lower-cased path.
+fn case_sensitivity_decides_module_names(mpm: Mpm, mode: Mode) {
+    for (setting, lower) in [(None, false), (Some("On"), false), (Some("Off"), true)] {
+        let conf = setting.map_or(String::new(), |s| format!("WSGICaseSensitivity {s}\n"));
+        let apache = SiteBuilder::new(mpm, mode)
+            .mount("/mixed", "MixedCase.wsgi", NAME_REPORT, "")
+            .conf(&conf)
+            .start();
+        let path = apache.root().join("apps/MixedCase.wsgi");
+        let path = path.to_string_lossy();
+        let expected = if lower {
+            md5_module_name(&path.to_lowercase())
+        } else {
+            md5_module_name(&path)
+        };
+        let response = apache.get("/mixed");
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_eq!(response.text(), expected, "{setting:?}");
+    }
+}
+
 wsgi_tests!(
+    case_sensitivity_decides_module_names,
     destroy_interpreter_off_skips_teardown,
     python_eggs_sets_the_egg_cache,
     verbose_debugging_logs_thread_starts,
@@ -194,6 +230,7 @@ fn bad_values_and_places_stop_apache_naming_the_directive() {
         ("WSGIDestroyInterpreter 1", "WSGIDestroyInterpreter"),
         ("WSGIVerboseDebugging yes", "WSGIVerboseDebugging"),
         ("WSGIServerMetrics perhaps", "WSGIServerMetrics"),
+        ("WSGICaseSensitivity maybe", "WSGICaseSensitivity"),
         ("WSGIAcceptMutex spinlock", "WSGIAcceptMutex"),
         ("WSGIPythonEggs \"\"", "WSGIPythonEggs"),
         (

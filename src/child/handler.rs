@@ -334,6 +334,7 @@ fn run_embedded(
             } else {
                 OnChange::Keep
             },
+            case_sensitive_paths: crate::context::case_sensitive_paths(),
         },
         &run,
         &mut backend,

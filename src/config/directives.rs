@@ -464,6 +464,12 @@ global_flag!(
     false
 );
 global_flag!(server_metrics, "WSGIServerMetrics", server_metrics, false);
+global_flag!(
+    case_sensitivity,
+    "WSGICaseSensitivity",
+    case_sensitivity,
+    false
+);
 
 take1_handler!(accept_mutex, "WSGIAcceptMutex", |cmd, _mconfig, value| {
     global_only(cmd)?;
@@ -482,7 +488,7 @@ take1_handler!(python_eggs, "WSGIPythonEggs", |cmd, _mconfig, value| {
 
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 31]);
+pub struct CommandTable(pub [ap::command_rec; 32]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -606,6 +612,7 @@ pub static COMMANDS: CommandTable = CommandTable([
     take1(c"WSGIVerboseDebugging", verbose_debugging, ap::RSRC_CONF, c"On|Off: log daemon thread starts and exits at info level"),
     take1(c"WSGIServerMetrics", server_metrics, ap::RSRC_CONF, c"On|Off: allow mod_wsgi.server_metrics()"),
     take1(c"WSGIAcceptMutex", accept_mutex, ap::RSRC_CONF, c"default|flock|fcntl|sysvsem|posixsem|pthread: accepted, not needed"),
+    take1(c"WSGICaseSensitivity", case_sensitivity, ap::RSRC_CONF, c"On|Off: whether script paths differing only in case are different files"),
     take1(c"WSGIPythonEggs", python_eggs, ap::RSRC_CONF, c"directory: PYTHON_EGG_CACHE for embedded interpreters"),
     ap::command_rec {
         name: std::ptr::null(),

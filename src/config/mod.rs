@@ -72,6 +72,8 @@ pub struct ServerConfig {
     /// WSGIPythonEggs (main server only): PYTHON_EGG_CACHE in embedded
     /// interpreters.
     pub python_eggs: Option<PathBuf>,
+    /// WSGICaseSensitivity (main server only; default On).
+    pub case_sensitivity: Option<bool>,
 }
 
 impl ServerConfig {
@@ -113,6 +115,7 @@ impl ServerConfig {
                 .clone()
                 .or_else(|| parent.accept_mutex.clone()),
             python_eggs: pick(&child.python_eggs, &parent.python_eggs),
+            case_sensitivity: child.case_sensitivity.or(parent.case_sensitivity),
         }
     }
 }

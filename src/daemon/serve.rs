@@ -865,6 +865,7 @@ impl Server {
                 application_group: &application_group,
                 callable: &callable,
                 on_change,
+                case_sensitive_paths: crate::context::case_sensitive_paths(),
             },
             &request,
             &mut backend,

@@ -45,7 +45,10 @@ pub unsafe extern "C" fn post_config(
         }
         // SAFETY: the main server's configuration is ours and live.
         let config = unsafe { server_config(server) }.clone();
-        context::record_apache(config.restrict_embedded.unwrap_or(false));
+        context::record_apache(
+            config.restrict_embedded.unwrap_or(false),
+            config.case_sensitivity.unwrap_or(true),
+        );
         // SAFETY: server->process is httpd's process record.
         if unsafe { first_startup_pass(server) } {
             return Ok(());

@@ -22,6 +22,8 @@ pub struct Target<'a> {
     pub callable: &'a str,
     /// What a changed script file means (WSGIScriptReloading, and the mode).
     pub on_change: OnChange,
+    /// WSGICaseSensitivity: Off names script modules by lower-cased path.
+    pub case_sensitive_paths: bool,
 }
 
 fn ours(text: &str) -> String {
@@ -69,6 +71,7 @@ pub fn dispatch(
             target.on_change,
             request.script_mtime,
             &types.names,
+            target.case_sensitive_paths,
         )
         .and_then(|loaded| match loaded {
             Loaded::Module(module) => module.getattr_opt(target.callable).raised(py).map(Some),

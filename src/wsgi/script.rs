@@ -24,9 +24,16 @@ use super::names::{Name, Names};
 /// holding it may release the GIL while importing.
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
-/// The module name a script file gets.
-pub fn module_name(path: &Path) -> String {
-    let digest = Md5::digest(path.as_os_str().as_encoded_bytes());
+/// The module name a script file gets. With WSGICaseSensitivity Off the
+/// path is lower-cased first, so that one file reached by differently
+/// cased paths is loaded once.
+pub fn module_name(path: &Path, case_sensitive: bool) -> String {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let digest = if case_sensitive {
+        Md5::digest(bytes)
+    } else {
+        Md5::digest(bytes.to_ascii_lowercase())
+    };
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("_mod_wsgi_{hex}")
 }
@@ -37,7 +44,7 @@ thread_local! {
     static MODULE_NAMES: RefCell<HashMap<PathBuf, String>> = RefCell::new(HashMap::new());
 }
 
-fn cached_module_name(path: &Path) -> String {
+fn cached_module_name(path: &Path, case_sensitive: bool) -> String {
     MODULE_NAMES.with(|names| {
         let mut names = names.borrow_mut();
         if let Some(name) = names.get(path) {
@@ -46,7 +53,7 @@ fn cached_module_name(path: &Path) -> String {
         if names.len() >= 1024 {
             names.clear();
         }
-        let name = module_name(path);
+        let name = module_name(path, case_sensitive);
         names.insert(path.to_path_buf(), name.clone());
         name
     })
@@ -141,8 +148,9 @@ pub fn load_script<'py>(
     on_change: OnChange,
     known_mtime: Option<u64>,
     names: &Names,
+    case_sensitive_paths: bool,
 ) -> RaisedResult<Loaded<'py>> {
-    let name = cached_module_name(path);
+    let name = cached_module_name(path, case_sensitive_paths);
     let modules = sys_modules(py)?;
     // A stat of a local file is quick: done with the GIL held, as is the
     // common case below (module loaded and current), without the lock.
@@ -199,9 +207,11 @@ mod tests {
 
     #[test]
     fn module_names_are_stable_and_distinct() {
-        let a = module_name(Path::new("/srv/app.wsgi"));
-        assert_eq!(a, module_name(Path::new("/srv/app.wsgi")));
-        assert_ne!(a, module_name(Path::new("/srv/other.wsgi")));
+        let a = module_name(Path::new("/srv/app.wsgi"), true);
+        assert_eq!(a, module_name(Path::new("/srv/app.wsgi"), true));
+        assert_ne!(a, module_name(Path::new("/srv/other.wsgi"), true));
+        assert_ne!(a, module_name(Path::new("/srv/App.wsgi"), true));
+        assert_eq!(a, module_name(Path::new("/srv/App.WSGI"), false));
         assert!(a.starts_with("_mod_wsgi_") && a.len() == "_mod_wsgi_".len() + 32);
     }
 }
