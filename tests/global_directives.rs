@@ -1,7 +1,7 @@
-//! The main-server switches mod_wsgi-express always writes and their
-//! neighbours: WSGISocketRotation, WSGIDestroyInterpreter,
-//! WSGIVerboseDebugging, WSGIServerMetrics, WSGIAcceptMutex and
-//! WSGIPythonEggs.
+//! The switches mod_wsgi-express always writes and their neighbours:
+//! WSGISocketRotation, WSGIDestroyInterpreter, WSGIVerboseDebugging,
+//! WSGIServerMetrics, WSGIAcceptMutex, WSGIPythonEggs, WSGICaseSensitivity
+//! and WSGIPassApacheRequest.
 
 mod common;
 
@@ -197,7 +197,35 @@ fn case_sensitivity_decides_module_names(mpm: Mpm, mode: Mode) {
     }
 }
 
+const REQUEST_REC_REPORT: &str = r#"def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    value = environ.get("apache.request_rec")
+    return [(type(value).__name__ if value is not None else "<absent>").encode()]
+"#;
+
+/// WSGIPassApacheRequest On puts httpd's request_rec in the environ as a
+/// PyCapsule, in embedded mode only (a daemon process has no request_rec).
+fn pass_apache_request_in_embedded_mode(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount("/on", "rr_on.wsgi", REQUEST_REC_REPORT, "")
+        .mount("/off", "rr_off.wsgi", REQUEST_REC_REPORT, "")
+        .conf(
+            "<Location /on>\n  WSGIPassApacheRequest On\n</Location>\n\
+             <Directory {root}/apps>\n  WSGIPassApacheRequest off\n</Directory>\n",
+        )
+        .start();
+    let on = apache.get("/on");
+    assert_eq!(on.status, 200, "{on:?}");
+    let expected = match mode {
+        Mode::Embedded => "PyCapsule",
+        Mode::Daemon => "<absent>",
+    };
+    assert_eq!(on.text(), expected);
+    assert_eq!(apache.get("/off").text(), "<absent>");
+}
+
 wsgi_tests!(
+    pass_apache_request_in_embedded_mode,
     case_sensitivity_decides_module_names,
     destroy_interpreter_off_skips_teardown,
     python_eggs_sets_the_egg_cache,
@@ -231,6 +259,7 @@ fn bad_values_and_places_stop_apache_naming_the_directive() {
         ("WSGIVerboseDebugging yes", "WSGIVerboseDebugging"),
         ("WSGIServerMetrics perhaps", "WSGIServerMetrics"),
         ("WSGICaseSensitivity maybe", "WSGICaseSensitivity"),
+        ("WSGIPassApacheRequest yes", "WSGIPassApacheRequest"),
         ("WSGIAcceptMutex spinlock", "WSGIAcceptMutex"),
         ("WSGIPythonEggs \"\"", "WSGIPythonEggs"),
         (

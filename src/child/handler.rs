@@ -323,6 +323,11 @@ fn run_embedded(
         cgi,
         facts: context::facts(),
         head_request: request.header_only(),
+        apache_request: if config.pass_apache_request {
+            request.raw().cast()
+        } else {
+            std::ptr::null_mut()
+        },
         script_mtime: request.file_mtime(),
     };
     let completion = dispatch(

@@ -310,6 +310,16 @@ take1_handler!(
 );
 
 take1_handler!(
+    pass_apache_request,
+    "WSGIPassApacheRequest",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).pass_apache_request =
+            Some(values::on_off("WSGIPassApacheRequest", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(
     pass_authorization,
     "WSGIPassAuthorization",
     |_cmd, mconfig, value| {
@@ -488,7 +498,7 @@ take1_handler!(python_eggs, "WSGIPythonEggs", |cmd, _mconfig, value| {
 
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 32]);
+pub struct CommandTable(pub [ap::command_rec; 33]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -561,6 +571,12 @@ pub static COMMANDS: CommandTable = CommandTable([
         pass_authorization,
         ap::OR_FILEINFO,
         c"On|Off: pass the Authorization header to the application",
+    ),
+    take1(
+        c"WSGIPassApacheRequest",
+        pass_apache_request,
+        ap::ACCESS_CONF | ap::RSRC_CONF,
+        c"On|Off: put Apache's request_rec in the environ (embedded mode)",
     ),
     take1(c"WSGIChunkedRequest", chunked_request, ap::OR_FILEINFO, c"On|Off: accept chunked request bodies"),
     take1(c"WSGIMapHEADToGET", map_head_to_get, ap::OR_FILEINFO, c"On|Off|Auto: present HEAD requests as GET"),

@@ -133,6 +133,8 @@ pub struct DirConfig {
     pub script_reloading: Option<bool>,
     pub callable_object: Option<String>,
     pub pass_authorization: Option<bool>,
+    /// WSGIPassApacheRequest: `apache.request_rec` in embedded mode.
+    pub pass_apache_request: Option<bool>,
     pub chunked_request: Option<bool>,
     pub map_head_to_get: Option<MapHeadToGet>,
 }
@@ -158,6 +160,7 @@ impl DirConfig {
                 .clone()
                 .or_else(|| parent.callable_object.clone()),
             pass_authorization: child.pass_authorization.or(parent.pass_authorization),
+            pass_apache_request: child.pass_apache_request.or(parent.pass_apache_request),
             chunked_request: child.chunked_request.or(parent.chunked_request),
             map_head_to_get: child.map_head_to_get.or(parent.map_head_to_get),
         }
@@ -173,6 +176,7 @@ pub struct RequestConfig {
     pub application_group: String,
     pub callable_object: String,
     pub pass_authorization: bool,
+    pub pass_apache_request: bool,
     pub chunked_request: bool,
     pub map_head_to_get: MapHeadToGet,
     pub script_reloading: bool,
@@ -213,6 +217,7 @@ impl RequestConfig {
                 .pass_authorization
                 .or(dir.pass_authorization)
                 .unwrap_or(false),
+            pass_apache_request: dir.pass_apache_request.unwrap_or(false),
             chunked_request: dir.chunked_request.unwrap_or(false),
             map_head_to_get: dir.map_head_to_get.unwrap_or_default(),
             script_reloading: dir.script_reloading.unwrap_or(true),

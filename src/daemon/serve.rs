@@ -859,6 +859,8 @@ impl Server {
             facts: crate::context::facts(),
             head_request: head.head_request,
             script_mtime: head.script_mtime,
+            // Apache's request lives in another process.
+            apache_request: std::ptr::null_mut(),
         };
         let completion = dispatch(
             &Target {

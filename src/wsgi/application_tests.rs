@@ -72,6 +72,7 @@ fn run(script: &str, body: &[u8], head_request: bool) -> Outcome {
             },
             head_request,
             script_mtime: None,
+            apache_request: std::ptr::null_mut(),
         };
         let completion = run_application(py, &types, &app, &request, &mut backend, &lines);
         let closed = globals

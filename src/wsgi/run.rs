@@ -52,6 +52,10 @@ pub struct RunRequest<'a> {
     /// The script's modification time (microseconds since the epoch) if
     /// the server already looked at the file (embedded mode: httpd did).
     pub script_mtime: Option<u64>,
+    /// WSGIPassApacheRequest in embedded mode: httpd's `request_rec`, put
+    /// in the environ as `apache.request_rec` (a nameless PyCapsule, as
+    /// mod_wsgi does); null otherwise.
+    pub apache_request: *mut std::ffi::c_void,
 }
 
 static TOTAL_REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -200,6 +204,18 @@ fn call_application(
     let names = &types.names;
     let started =
         build_environ(py, request.cgi, &request.facts, &extras, names).and_then(|environ| {
+            if !request.apache_request.is_null() {
+                // SAFETY: a capsule only carries the pointer; it has no
+                // destructor and httpd keeps the request alive for the run.
+                let capsule = unsafe {
+                    Bound::from_owned_ptr_or_err(
+                        py,
+                        ffi::PyCapsule_New(request.apache_request, std::ptr::null(), None),
+                    )
+                }
+                .raised(py)?;
+                environ.set_item("apache.request_rec", capsule).raised(py)?;
+            }
             let start_response = objects
                 .responder
                 .getattr(names.get(py, Name::StartResponse))
