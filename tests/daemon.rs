@@ -76,19 +76,6 @@ fn argv0(pid: i32) -> Option<String> {
     Some(String::from_utf8_lossy(first).into_owned())
 }
 
-/// Whether `pid` is a live (non-zombie) process.
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit_once(") ")
-                .and_then(|(_, rest)| rest.chars().next());
-            !matches!(state, Some('Z' | 'X') | None)
-        }
-        Err(_) => false,
-    }
-}
-
 /// The children of the Apache parent that show `name` in `ps` (the
 /// daemon processes of a group with that display-name).
 fn processes_named(apache: &Apache, name: &str) -> BTreeSet<i32> {
@@ -642,7 +629,7 @@ fn killed_daemon_is_replaced() {
         "the replacement took {:?}",
         killed.elapsed()
     );
-    assert!(!alive(old));
+    assert!(!is_running(old));
     assert!(apache.child_pids().contains(&new));
     assert_eq!(argv0(new).as_deref(), Some("(wsgi:wsgi-test)"));
     assert_eq!(started_pids(&apache, "wsgi-test").last(), Some(&new));
@@ -666,7 +653,7 @@ fn a_request_after_the_daemon_died_is_served_by_the_replacement() {
     // The one Apache child now holds a connection to `old`.
     assert_eq!(pid_of(&info(&apache, "/info")), old);
     kill(old, libc::SIGKILL);
-    assert!(wait_until(Duration::from_secs(5), || !alive(old)));
+    assert!(wait_until(Duration::from_secs(5), || !is_running(old)));
     let response = apache.get("/info");
     assert_eq!(response.status, 200, "{response:?}\n{}", apache.error_log());
     assert_ne!(pid_of(&json_of(&apache, &response)), old);
@@ -756,7 +743,7 @@ fn restarts_replace_daemons_and_sockets(mpm: Mpm) {
         assert!(
             wait_until(Duration::from_secs(10), || daemons
                 .iter()
-                .all(|p| !alive(*p))),
+                .all(|p| !is_running(*p))),
             "{action}: old daemons {daemons:?} still alive"
         );
         let new_sockets = sockets(&apache);
@@ -786,7 +773,11 @@ fn restarts_replace_daemons_and_sockets(mpm: Mpm) {
     }
     all_daemons.extend(daemons);
     apache.stop();
-    let left: Vec<i32> = all_daemons.iter().copied().filter(|p| alive(*p)).collect();
+    let left: Vec<i32> = all_daemons
+        .iter()
+        .copied()
+        .filter(|p| is_running(*p))
+        .collect();
     assert!(left.is_empty(), "daemons alive after stop: {left:?}");
     let left = sockets(&apache);
     assert!(left.is_empty(), "sockets left after stop: {left:?}");
@@ -813,7 +804,7 @@ fn restart_kills_slow_daemons_after_three_seconds(mpm: Mpm, action: &str) {
             "graceful" => apache.graceful(),
             _ => apache.restart(),
         }
-        assert!(wait_until(Duration::from_secs(15), || !alive(daemon)));
+        assert!(wait_until(Duration::from_secs(15), || !is_running(daemon)));
         let took = began.elapsed();
         assert!(
             took < Duration::from_secs(5),
@@ -1414,7 +1405,7 @@ fn inactivity_timeout_restarts_an_idle_process() {
     let old = pid_of(&info(&apache, "/info"));
     thread::sleep(Duration::from_secs(3));
     assert!(
-        !alive(old),
+        !is_running(old),
         "pid {old} still alive:\n{}",
         apache.error_log()
     );
@@ -1487,7 +1478,7 @@ fn startup_timeout_restarts_a_process_that_cannot_load_its_script() {
         apache.error_log()
     );
     let first = started_pids(&apache, "wsgi-test")[0];
-    assert!(wait_until(Duration::from_secs(5), || !alive(first)));
+    assert!(wait_until(Duration::from_secs(5), || !is_running(first)));
 }
 
 #[test]
@@ -1503,7 +1494,7 @@ fn deadlock_timeout_replaces_a_process_stuck_holding_the_gil() {
             (response, sent.elapsed())
         });
         assert!(
-            wait_until(Duration::from_secs(2 + 5 + 5), || !alive(old)),
+            wait_until(Duration::from_secs(2 + 5 + 5), || !is_running(old)),
             "pid {old} still alive after {:?}:\n{}",
             sent.elapsed(),
             apache.error_log()
@@ -1534,7 +1525,7 @@ fn shutdown_timeout_bounds_a_stopping_process() {
         let signalled = Instant::now();
         kill(old, libc::SIGTERM);
         assert!(
-            wait_until(Duration::from_secs(10), || !alive(old)),
+            wait_until(Duration::from_secs(10), || !is_running(old)),
             "pid {old} ignored SIGTERM"
         );
         let took = signalled.elapsed();
@@ -1567,7 +1558,7 @@ fn stop_with_a_running_request_ends_the_daemon_in_time(mpm: Mpm) {
         thread::sleep(Duration::from_millis(500));
         let stopping = Instant::now();
         let stopper = scope.spawn(|| apache.stop());
-        let gone = wait_until(Duration::from_secs(10), || !alive(daemon));
+        let gone = wait_until(Duration::from_secs(10), || !is_running(daemon));
         let took = stopping.elapsed();
         assert!(
             gone,

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -18,16 +17,6 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [os.environ.get("PYTHON_EGG_CACHE", "<unset>").encode()]
 "#;
-
-fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
 
 /// The daemon sockets under the server's run directory, by name.
 fn socket_names(apache: &Apache) -> Vec<String> {
@@ -48,15 +37,13 @@ fn destroy_interpreter_off_skips_teardown(mpm: Mpm, mode: Mode) {
         .mount_app("/exit", "interp_atexit.wsgi", "")
         .conf("WSGIDestroyInterpreter Off\n")
         .start();
-    let exits = apache.root().join("exits");
-    std::fs::create_dir_all(&exits).unwrap();
-    std::fs::set_permissions(&exits, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let exits = apache.writable_dir("exits");
     let response = apache.get("/exit");
     assert_eq!(response.status, 200, "{response:?}");
     let pid: i32 = response.text().parse().unwrap();
     apache.graceful();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !process_gone(pid) {
+    while is_running(pid) {
         assert!(Instant::now() < deadline, "pid {pid} did not exit");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Apache, Mpm, ServerBuilder, chunked};
+use common::{Apache, Mpm, ServerBuilder, chunked, is_running};
 
 const STATIC_TEXT: &str = "static file served by plain Apache\n";
 
@@ -112,7 +112,7 @@ fn drop_stops_server_and_removes_root() {
     drop(server);
     for pid in std::iter::once(parent).chain(children) {
         assert!(
-            !is_live_process(pid),
+            !is_running(pid),
             "Apache process {pid} still running after drop"
         );
     }
@@ -126,7 +126,7 @@ fn stop_is_idempotent_and_keeps_logs() {
     let parent = server.parent_pid();
     server.stop();
     server.stop();
-    assert!(!is_live_process(parent));
+    assert!(!is_running(parent));
     assert!(server.access_log().contains("\"GET /a.txt HTTP/1.1\" 200"));
     assert!(server.wait_for_log("caught SIGTERM", Duration::from_secs(5)));
 }
@@ -179,15 +179,4 @@ fn venv_has_flask_and_django() {
     let site = common::site_packages(&venv);
     assert!(site.join("flask").is_dir(), "{}", site.display());
     assert!(venv.join(".complete").exists());
-}
-
-fn is_live_process(pid: i32) -> bool {
-    // A zombie (reaped later by init) is not running.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|s| s.trim().chars().next());
-        !matches!(state, Some('Z' | 'X'))
-    })
 }

@@ -5,7 +5,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -16,14 +15,6 @@ fn json(response: &Response) -> Value {
     assert_eq!(response.status, 200, "{response:?}");
     serde_json::from_slice(&response.body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {response:?}"))
-}
-
-/// Makes `rel` (a directory under the server root) writable by www-data.
-fn writable_dir(apache: &Apache, rel: &str) -> std::path::PathBuf {
-    let dir = apache.root().join(rel);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    dir
 }
 
 fn groups_site(mpm: Mpm, mode: Mode) -> Apache {
@@ -335,7 +326,7 @@ fn python_startup_directives(mpm: Mpm, mode: Mode) {
              SetEnv PROBE_DIR {root}/probe\n",
         )
         .start();
-    writable_dir(&apache, "probe");
+    apache.writable_dir("probe");
     let expected_hash = reference_hash("4242");
     for path in ["/s", "/sub"] {
         let answer = json(&apache.get(path));
@@ -362,7 +353,7 @@ fn python_startup_directives(mpm: Mpm, mode: Mode) {
         })
         .conf("SetEnv PROBE_DIR {root}/probe\n")
         .start();
-    writable_dir(&defaults, "probe");
+    defaults.writable_dir("probe");
     let answer = json(&defaults.get("/s"));
     assert_eq!(answer["hash_randomization"], 1);
     assert_eq!(answer["dont_write_bytecode"], false);
@@ -418,16 +409,6 @@ fn restrictions(mpm: Mpm, mode: Mode) {
     }
 }
 
-fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
-
 fn atexit_runs_when_a_child_exits(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
         .mount_app(
@@ -437,7 +418,7 @@ fn atexit_runs_when_a_child_exits(mpm: Mpm, mode: Mode) {
         )
         .mount_app("/sub", "interp_atexit.wsgi", "application-group=subgroup")
         .start();
-    let exits = writable_dir(&apache, "exits");
+    let exits = apache.writable_dir("exits");
     let mut served: Vec<(String, &str)> = Vec::new();
     for path in ["/global", "/sub"] {
         let response = apache.get(path);
@@ -482,13 +463,13 @@ fn hung_atexit_does_not_hang_the_child(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
         .mount_app("/hang", "interp_atexit.wsgi", "")
         .start();
-    writable_dir(&apache, "exits");
+    apache.writable_dir("exits");
     let response = apache.get("/hang?hang");
     assert_eq!(response.status, 200);
     let pid: i32 = response.text().parse().unwrap();
     let started = Instant::now();
     apache.graceful();
-    while !process_gone(pid) {
+    while is_running(pid) {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "child {pid} still alive after a graceful restart with a hung atexit"

@@ -33,17 +33,6 @@ fn assert_hello(apache: &Apache) {
     assert_eq!(response.text(), "Hello World!\n");
 }
 
-fn process_gone(pid: i32) -> bool {
-    // A zombie waiting to be reaped by init counts as gone.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
-
 #[test]
 fn serves_under_every_mpm_with_server_header() {
     for mpm in Mpm::ALL {
@@ -74,7 +63,7 @@ fn survives_repeated_graceful_and_hard_restarts() {
         pids.push(parent);
         apache.stop();
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while !pids.iter().all(|&pid| process_gone(pid)) {
+        while !pids.iter().all(|&pid| !is_running(pid)) {
             assert!(
                 std::time::Instant::now() < deadline,
                 "{mpm:?}: processes left: {pids:?}"

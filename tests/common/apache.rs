@@ -438,6 +438,17 @@ impl Apache {
         wait_until(timeout, || self.error_log().contains(needle))
     }
 
+    /// Makes `rel` (a directory under the server root) writable by every
+    /// user, so that applications running as www-data can leave files there.
+    pub fn writable_dir(&self, rel: &str) -> PathBuf {
+        let dir = self.root.join(rel);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
+            .unwrap_or_else(|err| panic!("cannot open up {}: {err}", dir.display()));
+        dir
+    }
+
     /// Writes (or overwrites) a file under the server root while the server
     /// runs, with the same `{root}` substitution and permissions as
     /// [`ServerBuilder::file`]; e.g. to change a script before a restart.

@@ -11,3 +11,14 @@ pub fn peak_rss_kib(pid: impl Into<i64>) -> u64 {
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
 }
+
+/// Whether `pid` is a running process: it exists and is neither a zombie
+/// waiting to be reaped nor dead (state `Z` or `X`).
+pub fn is_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        !matches!(state, Some('Z' | 'X') | None)
+    })
+}
