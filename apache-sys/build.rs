@@ -51,7 +51,7 @@ fn main() {
         .header("wrapper.h")
         .clang_args(&cflags)
         .allowlist_function("(ap|apr|apu|wsgi_shim)_.*")
-        .allowlist_type("(ap|apr)_.*|request_rec|conn_rec|server_rec|module|command_rec|cmd_parms|process_rec|core_dir_config|core_server_config")
+        .allowlist_type("(ap|apr)_.*|request_rec|conn_rec|server_rec|module|command_rec|cmd_parms|process_rec|core_dir_config|core_server_config|authn_provider|authz_provider|authn_status|authz_status")
         .allowlist_var("(AP|APR|HTTP|M|OPT|OR|RSRC|ACCESS|GLOBAL|NOT|APLOG|REQUEST|MODULE_MAGIC|PROXYREQ)_.*|OK|DECLINED|DONE|SUSPENDED|EXEC_ON_READ|ap_.*")
         .derive_default(true)
         .layout_tests(false)

@@ -7,6 +7,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <http_connection.h>
+#include <mod_auth.h>
 #include <ap_mpm.h>
 #include <ap_regex.h>
 #include <mpm_common.h>

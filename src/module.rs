@@ -3,11 +3,12 @@
 //! live in the folder of the process they run in (`parent/`, `child/`),
 //! the configuration callbacks in `config/`.
 
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
 use std::ptr;
 
 use apache_sys as ap;
 
+use crate::apache::module_record::ModuleList;
 use crate::config::access::{
     create_dir_config, create_server_config, merge_dir_config, merge_server_config,
 };
@@ -35,12 +36,6 @@ pub static mut wsgi_module: ap::module = ap::module {
     flags: 0,
 };
 
-/// NULL-terminated module-name lists for hook ordering.
-#[repr(transparent)]
-struct ModuleList<const N: usize>([*const c_char; N]);
-// SAFETY: immutable pointers to 'static C strings.
-unsafe impl<const N: usize> Sync for ModuleList<N> {}
-
 static BEFORE_TRANSLATE: ModuleList<2> = ModuleList([c"mod_alias.c".as_ptr(), ptr::null()]);
 static AFTER_TRANSLATE: ModuleList<3> = ModuleList([
     c"mod_userdir.c".as_ptr(),
@@ -48,7 +43,7 @@ static AFTER_TRANSLATE: ModuleList<3> = ModuleList([
     ptr::null(),
 ]);
 
-unsafe extern "C" fn register_hooks(_pool: *mut ap::apr_pool_t) {
+unsafe extern "C" fn register_hooks(pool: *mut ap::apr_pool_t) {
     crate::apache::module_record::register(&raw const wsgi_module);
     let middle = ap::APR_HOOK_MIDDLE as c_int;
     // SAFETY: called by httpd while it builds the hook tables; the ordering
@@ -78,5 +73,6 @@ unsafe extern "C" fn register_hooks(_pool: *mut ap::apr_pool_t) {
             ptr::null(),
             middle,
         );
+        crate::child::auth::register(pool);
     }
 }

@@ -1,6 +1,7 @@
 //! Feeds arbitrary text to every directive-value parser (the words of a
 //! directive line as httpd would pass them): WSGIScriptAlias,
-//! WSGIImportScript, WSGIDaemonProcess and the single values. None may
+//! WSGIImportScript, the script-file directives, WSGIDaemonProcess and
+//! the single values. None may
 //! panic, and what they accept must hold what they promise: a parsed
 //! alias's URL prefix matches itself, daemon options are within range.
 
@@ -8,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wsgi_core::daemon_options;
-use wsgi_core::directives::{import_script, script_alias, values, words};
+use wsgi_core::directives::{import_script, script_alias, script_file, values, words};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(line) = std::str::from_utf8(data) else {
@@ -22,6 +23,12 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     let _ = import_script::parse("WSGIImportScript", line);
+    if let Ok(script) = script_file::parse("WSGIAccessScript", line) {
+        assert!(!script.path.is_empty() && script.process_group.is_none());
+    }
+    if let Ok((name, script)) = script_file::parse_handler("WSGIHandlerScript", line) {
+        assert!(!name.is_empty() && !script.path.is_empty());
+    }
     if let Ok(options) = daemon_options::parse("WSGIDaemonProcess", line) {
         assert!(!options.name.is_empty());
         assert!(options.threads <= 1000);

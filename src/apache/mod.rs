@@ -2,6 +2,7 @@
 //! one unsafe operation behind a signature the rest of the crate can call
 //! with plain Rust values.
 
+pub mod auth_environ;
 pub mod log;
 pub mod module_record;
 pub mod pool;

@@ -40,3 +40,9 @@ pub unsafe fn config_slot<T>(vector: *const ap::ap_conf_vector_t) -> *mut T {
     // SAFETY: per the contract.
     unsafe { ap::wsgi_shim_get_module_config(vector, module_ptr()).cast() }
 }
+
+/// A NULL-terminated list of module names, for hook ordering.
+#[repr(transparent)]
+pub struct ModuleList<const N: usize>(pub [*const std::os::raw::c_char; N]);
+// SAFETY: immutable pointers to 'static C strings.
+unsafe impl<const N: usize> Sync for ModuleList<N> {}

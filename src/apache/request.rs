@@ -39,7 +39,7 @@ impl<'r> Request<'r> {
         self.raw
     }
 
-    fn rec(&self) -> &'r ap::request_rec {
+    pub(super) fn rec(&self) -> &'r ap::request_rec {
         // SAFETY: live for 'r (see `new`); only read through this view.
         unsafe { &*self.raw }
     }

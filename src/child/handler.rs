@@ -194,11 +194,15 @@ struct GroupNames {
     callable: String,
 }
 
-fn group_names(request: &Request<'_>, config: &RequestConfig) -> GroupNames {
-    let lookup = |name: &str| environ::lookup_env(request, name);
-    let hostname = request.server_hostname();
-    let request_host = request.hostname();
-    let script_name = {
+/// Expands the `%{...}` references of group names and the callable name
+/// for `request`.
+pub struct NameExpander<'e> {
+    request: &'e Request<'e>,
+    script_name: String,
+}
+
+impl<'e> NameExpander<'e> {
+    pub fn new(request: &'e Request<'e>) -> NameExpander<'e> {
         let uri = request.uri();
         let path_info = request.path_info();
         let end = if !path_info.is_empty() && uri.ends_with(&*path_info) {
@@ -206,19 +210,43 @@ fn group_names(request: &Request<'_>, config: &RequestConfig) -> GroupNames {
         } else {
             uri.len()
         };
-        String::from_utf8_lossy(&collapse_slashes(&uri.as_bytes()[..end])).into_owned()
-    };
-    let context = GroupContext {
-        server_hostname: &hostname,
-        port: request.server_port(),
-        request_hostname: &request_host,
-        script_name: &script_name,
-        env: &lookup,
-    };
+        NameExpander {
+            request,
+            script_name: String::from_utf8_lossy(&collapse_slashes(&uri.as_bytes()[..end]))
+                .into_owned(),
+        }
+    }
+
+    fn expand(&self, name: &str, how: fn(&str, &GroupContext<'_>) -> String) -> String {
+        let request = self.request;
+        let lookup = |variable: &str| environ::lookup_env(request, variable);
+        how(
+            name,
+            &GroupContext {
+                server_hostname: &request.server_hostname(),
+                port: request.server_port(),
+                request_hostname: &request.hostname(),
+                script_name: &self.script_name,
+                env: &lookup,
+            },
+        )
+    }
+
+    pub fn group(&self, name: &str) -> String {
+        self.expand(name, expand_group)
+    }
+
+    pub fn callable(&self, name: &str) -> String {
+        self.expand(name, expand_callable)
+    }
+}
+
+fn group_names(request: &Request<'_>, config: &RequestConfig) -> GroupNames {
+    let expander = NameExpander::new(request);
     GroupNames {
-        process_group: expand_group(&config.process_group, &context),
-        application_group: expand_group(&config.application_group, &context),
-        callable: expand_callable(&config.callable_object, &context),
+        process_group: expander.group(&config.process_group),
+        application_group: expander.group(&config.application_group),
+        callable: expander.callable(&config.callable_object),
     }
 }
 

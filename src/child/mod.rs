@@ -2,6 +2,7 @@
 //! application run in this process (embedded mode) on the thread Apache
 //! gave the request, or handed to a daemon process (the relay).
 
+pub mod auth;
 pub mod backend;
 pub mod environ;
 pub mod handler;

@@ -11,7 +11,7 @@ use wsgi_core::daemon_options::{Account, DaemonOptions};
 use wsgi_core::directives::DirectiveError;
 use wsgi_core::refuse;
 
-use wsgi_core::directives::{import_script, script_alias, values};
+use wsgi_core::directives::{import_script, script_alias, script_file, values};
 
 use super::access::server_config_mut;
 use super::{AliasEntry, CompiledRegex, DirConfig, ServerConfig};
@@ -113,41 +113,61 @@ unsafe fn compile_pattern(
     Ok(CompiledRegex(compiled))
 }
 
-/// Names of the daemon process groups defined so far in the configuration
-/// being read (a group name must be unique, and WSGIImportScript may only
-/// name a group defined before it). Keyed by the configuration pool, so a
-/// new reading of the configuration starts empty.
-static DEFINED_GROUPS: parking_lot::Mutex<(usize, Vec<String>)> =
-    parking_lot::Mutex::new((0, Vec::new()));
+/// What the configuration being read has said so far that later
+/// directives or start-up need: the daemon process group names (a name
+/// must be unique, and WSGIImportScript may only name a group defined
+/// before it), and whether a script that runs in Apache's children (an
+/// access, auth or dispatch script) was configured, which needs Python
+/// there even under WSGIRestrictEmbedded On. Keyed by the configuration
+/// pool, so a new reading of the configuration starts afresh.
+#[derive(Default)]
+pub struct Reading {
+    pool: usize,
+    groups: Vec<String>,
+    child_scripts: bool,
+}
 
-unsafe extern "C" fn forget_defined_groups(_data: *mut c_void) -> ap::apr_status_t {
-    *DEFINED_GROUPS.lock() = (0, Vec::new());
+static READING: parking_lot::Mutex<Reading> = parking_lot::Mutex::new(Reading {
+    pool: 0,
+    groups: Vec::new(),
+    child_scripts: false,
+});
+
+/// Whether the configuration last read has scripts that run in Apache's
+/// children (read by each child after the fork).
+pub fn child_scripts_configured() -> bool {
+    READING.lock().child_scripts
+}
+
+unsafe extern "C" fn forget_reading(_data: *mut c_void) -> ap::apr_status_t {
+    *READING.lock() = Reading::default();
     0
 }
 
-/// The group names defined in the configuration being read in `pool`.
+/// The state of the configuration being read in `pool`.
 ///
 /// # Safety
 /// `pool` must be the live configuration pool.
-unsafe fn defined_groups(
-    pool: *mut ap::apr_pool_t,
-) -> parking_lot::MutexGuard<'static, (usize, Vec<String>)> {
-    let mut groups = DEFINED_GROUPS.lock();
-    if groups.0 != pool as usize {
-        *groups = (pool as usize, Vec::new());
+unsafe fn reading(pool: *mut ap::apr_pool_t) -> parking_lot::MutexGuard<'static, Reading> {
+    let mut reading = READING.lock();
+    if reading.pool != pool as usize {
+        *reading = Reading {
+            pool: pool as usize,
+            ..Reading::default()
+        };
         // The pool is reused for the next reading of the configuration
-        // (a restart); the list must not outlive this one.
+        // (a restart); the state must not outlive this one.
         // SAFETY: per the contract.
         unsafe {
             ap::apr_pool_cleanup_register(
                 pool,
                 std::ptr::null(),
-                Some(forget_defined_groups),
+                Some(forget_reading),
                 Some(ap::apr_pool_cleanup_null),
             )
         };
     }
-    groups
+    reading
 }
 
 unsafe extern "C" fn daemon_process_directive(
@@ -161,7 +181,7 @@ unsafe extern "C" fn daemon_process_directive(
         guarded(cmd, "WSGIDaemonProcess", || {
             let options = wsgi_core::daemon_options::parse("WSGIDaemonProcess", &c_str(args))?;
             check_accounts(&options)?;
-            define_group(&mut defined_groups((*cmd).pool).1, &options.name)?;
+            define_group(&mut reading((*cmd).pool).groups, &options.name)?;
             server_config(cmd).daemon_groups.push(options);
             Ok(())
         })
@@ -244,9 +264,7 @@ unsafe extern "C" fn import_script_directive(
         guarded(cmd, "WSGIImportScript", || {
             let script = import_script::parse("WSGIImportScript", &c_str(args))?;
             if !script.process_group.is_empty()
-                && !defined_groups((*cmd).pool)
-                    .1
-                    .contains(&script.process_group)
+                && !reading((*cmd).pool).groups.contains(&script.process_group)
             {
                 return Err(refuse!(
                     "WSGIImportScript: process group '{}' has not been defined by an earlier WSGIDaemonProcess",
@@ -258,6 +276,75 @@ unsafe extern "C" fn import_script_directive(
         })
     }
 }
+
+/// A raw-arguments handler for a directive naming a script.
+macro_rules! script_handler {
+    ($fn_name:ident, $directive:literal, |$cmd:ident, $mconfig:ident, $args:ident| $body:expr) => {
+        unsafe extern "C" fn $fn_name(
+            $cmd: *mut ap::cmd_parms,
+            $mconfig: *mut c_void,
+            raw: *const c_char,
+        ) -> *const c_char {
+            // SAFETY: httpd passes a live cmd_parms, our directory
+            // configuration and NUL-terminated arguments.
+            unsafe {
+                let $args = c_str(raw).into_owned();
+                guarded($cmd, $directive, || $body)
+            }
+        }
+    };
+}
+
+script_handler!(access_script, "WSGIAccessScript", |cmd, mconfig, args| {
+    dir_config(mconfig).access_script = Some(script_file::parse("WSGIAccessScript", &args)?);
+    reading((*cmd).pool).child_scripts = true;
+    Ok(())
+});
+
+script_handler!(
+    auth_user_script,
+    "WSGIAuthUserScript",
+    |cmd, mconfig, args| {
+        dir_config(mconfig).auth_user_script =
+            Some(script_file::parse("WSGIAuthUserScript", &args)?);
+        reading((*cmd).pool).child_scripts = true;
+        Ok(())
+    }
+);
+
+script_handler!(
+    auth_group_script,
+    "WSGIAuthGroupScript",
+    |cmd, mconfig, args| {
+        dir_config(mconfig).auth_group_script =
+            Some(script_file::parse("WSGIAuthGroupScript", &args)?);
+        reading((*cmd).pool).child_scripts = true;
+        Ok(())
+    }
+);
+
+script_handler!(
+    dispatch_script,
+    "WSGIDispatchScript",
+    |cmd, mconfig, args| {
+        dir_config(mconfig).dispatch_script =
+            Some(script_file::parse("WSGIDispatchScript", &args)?);
+        reading((*cmd).pool).child_scripts = true;
+        Ok(())
+    }
+);
+
+script_handler!(
+    handler_script,
+    "WSGIHandlerScript",
+    |_cmd, mconfig, args| {
+        let (name, script) = script_file::parse_handler("WSGIHandlerScript", &args)?;
+        let scripts = &mut dir_config(mconfig).handler_scripts;
+        scripts.retain(|(known, _)| *known != name);
+        scripts.push((name, script));
+        Ok(())
+    }
+);
 
 macro_rules! take1_handler {
     ($fn_name:ident, $directive:literal, |$cmd:ident, $mconfig:ident, $value:ident| $body:expr) => {
@@ -353,6 +440,16 @@ take1_handler!(
     "WSGIApplicationGroup",
     |_cmd, mconfig, value| {
         dir_config(mconfig).application_group = Some(value);
+        Ok(())
+    }
+);
+
+take1_handler!(
+    group_authoritative,
+    "WSGIGroupAuthoritative",
+    |_cmd, mconfig, value| {
+        dir_config(mconfig).group_authoritative =
+            Some(values::on_off("WSGIGroupAuthoritative", &value)?);
         Ok(())
     }
 );
@@ -498,7 +595,7 @@ take1_handler!(python_eggs, "WSGIPythonEggs", |cmd, _mconfig, value| {
 
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 33]);
+pub struct CommandTable(pub [ap::command_rec; 39]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -630,6 +727,47 @@ pub static COMMANDS: CommandTable = CommandTable([
     take1(c"WSGIAcceptMutex", accept_mutex, ap::RSRC_CONF, c"default|flock|fcntl|sysvsem|posixsem|pthread: accepted, not needed"),
     take1(c"WSGICaseSensitivity", case_sensitivity, ap::RSRC_CONF, c"On|Off: whether script paths differing only in case are different files"),
     take1(c"WSGIPythonEggs", python_eggs, ap::RSRC_CONF, c"directory: PYTHON_EGG_CACHE for embedded interpreters"),
+    raw_args(
+        c"WSGIAccessScript",
+        access_script,
+        std::ptr::null_mut(),
+        ap::OR_AUTHCFG,
+        c"path [application-group=...]: script whose allow_access(environ, host) controls access",
+    ),
+    raw_args(
+        c"WSGIAuthUserScript",
+        auth_user_script,
+        std::ptr::null_mut(),
+        ap::OR_AUTHCFG,
+        c"path [application-group=...]: script for the 'wsgi' authn provider (check_password, get_realm_hash)",
+    ),
+    raw_args(
+        c"WSGIAuthGroupScript",
+        auth_group_script,
+        std::ptr::null_mut(),
+        ap::OR_AUTHCFG,
+        c"path [application-group=...]: script for 'Require wsgi-group' (groups_for_user)",
+    ),
+    take1(
+        c"WSGIGroupAuthoritative",
+        group_authoritative,
+        ap::OR_AUTHCFG,
+        c"On|Off: accepted; Apache 2.4's Require containers decide how authorisations combine",
+    ),
+    raw_args(
+        c"WSGIDispatchScript",
+        dispatch_script,
+        std::ptr::null_mut(),
+        ap::ACCESS_CONF | ap::RSRC_CONF,
+        c"path [application-group=...]: script choosing process group, application group and callable per request",
+    ),
+    raw_args(
+        c"WSGIHandlerScript",
+        handler_script,
+        std::ptr::null_mut(),
+        ap::ACCESS_CONF | ap::RSRC_CONF,
+        c"name path [process-group=...] [application-group=...] [pass-authorization=On|Off]: a handler for AddHandler/SetHandler",
+    ),
     ap::command_rec {
         name: std::ptr::null(),
         func: ap::cmd_func { no_args: None },

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use wsgi_core::daemon_options::DaemonOptions;
 use wsgi_core::directives::import_script::ImportScript;
 use wsgi_core::directives::script_alias::ScriptAlias;
+use wsgi_core::directives::script_file::ScriptFile;
 use wsgi_core::directives::values::MapHeadToGet;
 
 /// A WSGIScriptAliasMatch regular expression compiled by httpd
@@ -137,6 +138,18 @@ pub struct DirConfig {
     pub pass_apache_request: Option<bool>,
     pub chunked_request: Option<bool>,
     pub map_head_to_get: Option<MapHeadToGet>,
+    /// WSGIAccessScript, WSGIAuthUserScript, WSGIAuthGroupScript: run in
+    /// the Apache child during the access and auth phases.
+    pub access_script: Option<ScriptFile>,
+    pub auth_user_script: Option<ScriptFile>,
+    pub auth_group_script: Option<ScriptFile>,
+    /// WSGIGroupAuthoritative (accepted; see docs/directives.md).
+    pub group_authoritative: Option<bool>,
+    /// WSGIDispatchScript.
+    pub dispatch_script: Option<ScriptFile>,
+    /// WSGIHandlerScript: handler name → script; a section's own entries
+    /// replace inherited ones of the same name.
+    pub handler_scripts: Vec<(String, ScriptFile)>,
 }
 
 impl DirConfig {
@@ -163,7 +176,41 @@ impl DirConfig {
             pass_apache_request: child.pass_apache_request.or(parent.pass_apache_request),
             chunked_request: child.chunked_request.or(parent.chunked_request),
             map_head_to_get: child.map_head_to_get.or(parent.map_head_to_get),
+            access_script: child
+                .access_script
+                .clone()
+                .or_else(|| parent.access_script.clone()),
+            auth_user_script: child
+                .auth_user_script
+                .clone()
+                .or_else(|| parent.auth_user_script.clone()),
+            auth_group_script: child
+                .auth_group_script
+                .clone()
+                .or_else(|| parent.auth_group_script.clone()),
+            group_authoritative: child.group_authoritative.or(parent.group_authoritative),
+            dispatch_script: child
+                .dispatch_script
+                .clone()
+                .or_else(|| parent.dispatch_script.clone()),
+            handler_scripts: {
+                let mut merged = child.handler_scripts.clone();
+                for (name, script) in &parent.handler_scripts {
+                    if !merged.iter().any(|(known, _)| known == name) {
+                        merged.push((name.clone(), script.clone()));
+                    }
+                }
+                merged
+            },
         }
+    }
+
+    /// The script WSGIHandlerScript defined for handler `name`.
+    pub fn handler_script(&self, name: &str) -> Option<&ScriptFile> {
+        self.handler_scripts
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, script)| script)
     }
 }
 

@@ -141,14 +141,11 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
     let stdout = if setup.restrict_stdout {
         new_restricted(py, &types.restricted(py), c"sys.stdout")?
     } else {
-        new_log(py, &log_type, std::ptr::null_mut(), c"<stdout>")?
+        new_log(py, &log_type, None, c"<stdout>")?
     };
     sys.setattr("stdout", stdout).raised(py)?;
-    sys.setattr(
-        "stderr",
-        new_log(py, &log_type, std::ptr::null_mut(), c"<stderr>")?,
-    )
-    .raised(py)?;
+    sys.setattr("stderr", new_log(py, &log_type, None, c"<stderr>")?)
+        .raised(py)?;
     if setup.restrict_stdin {
         sys.setattr(
             "stdin",

@@ -18,7 +18,7 @@ use python_embed::objects::{
 use python_embed::threads::without_gil;
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::exchange::Exchange;
+use super::backend::RequestLog;
 use super::start_response::type_name;
 use wsgi_core::level::Level;
 
@@ -45,9 +45,9 @@ const MAX_LINE: usize = 8000;
 #[repr(C)]
 pub struct LogObject {
     base: ffi::PyObject,
-    /// The request this is `wsgi.errors` of; null for a process-wide log or
-    /// once the request has finished.
-    exchange: *mut Exchange,
+    /// Where the lines of the request this is `wsgi.errors` of go; None
+    /// for a process-wide log or once the request has finished.
+    target: Option<LogTarget>,
     name: &'static CStr,
     pending: String,
 }
@@ -66,18 +66,34 @@ pub fn create_log_type(py: Python<'_>) -> RaisedResult<Bound<'_, PyType>> {
     )
 }
 
-/// A log object; `exchange` null makes it process-wide.
+/// The error log of one request, as a log object reaches it. The pointer
+/// is cleared (see [`expire_log`]) before the request's log is dropped.
+pub type LogTarget = *const (dyn RequestLog + 'static);
+
+/// Erases the lifetime of a request's log so a log object can hold it.
+///
+/// # Safety
+/// The log object given the result must be expired ([`expire_log`])
+/// before `log` is dropped.
+pub unsafe fn log_target(log: &dyn RequestLog) -> LogTarget {
+    // SAFETY: only the lifetime changes; the caller's contract keeps the
+    // pointer from outliving the log.
+    unsafe { std::mem::transmute::<*const dyn RequestLog, LogTarget>(log) }
+}
+
+/// A log object; no target makes it process-wide.
 pub fn new_log<'py>(
     py: Python<'py>,
     ty: &Bound<'py, PyType>,
-    exchange: *mut Exchange,
+    target: Option<LogTarget>,
     name: &'static CStr,
 ) -> RaisedResult<Bound<'py, PyAny>> {
     new_instance::<LogObject>(py, ty, |obj| {
         // SAFETY: obj is freshly allocated with LogObject's layout; the
-        // String field is written, not dropped, as it holds zeroes.
+        // String and Option fields are written, not dropped, as they hold
+        // zeroes.
         unsafe {
-            (*obj).exchange = exchange;
+            ptr::write(&raw mut (*obj).target, target);
             (*obj).name = name;
             ptr::write(&raw mut (*obj).pending, String::new());
         }
@@ -94,7 +110,7 @@ pub unsafe fn expire_log(py: Python<'_>, obj: &Bound<'_, PyAny>) {
     unsafe {
         let log = obj.as_ptr().cast::<LogObject>();
         flush_pending(py, log);
-        (*log).exchange = ptr::null_mut();
+        (*log).target = None;
     }
 }
 
@@ -174,44 +190,38 @@ thread_local! {
     /// process-wide logs (`sys.stdout`, `sys.stderr`) get from this thread
     /// are logged in its context (client address, request id), as mod_wsgi
     /// does.
-    static CURRENT_EXCHANGE: Cell<*mut Exchange> = const { Cell::new(ptr::null_mut()) };
+    static CURRENT_REQUEST: Cell<Option<LogTarget>> = const { Cell::new(None) };
 }
 
-/// Marks `exchange` as this thread's current request until dropped.
+/// Marks `log` as this thread's current request's log until dropped.
 pub struct CurrentRequest {
-    previous: *mut Exchange,
+    previous: Option<LogTarget>,
 }
 
 impl CurrentRequest {
     /// # Safety
-    /// `exchange` must stay live until the returned guard is dropped.
-    pub unsafe fn enter(exchange: *mut Exchange) -> CurrentRequest {
+    /// `log` must stay live until the returned guard is dropped.
+    pub unsafe fn enter(log: LogTarget) -> CurrentRequest {
         CurrentRequest {
-            previous: CURRENT_EXCHANGE.with(|c| c.replace(exchange)),
+            previous: CURRENT_REQUEST.with(|c| c.replace(Some(log))),
         }
     }
 }
 
 impl Drop for CurrentRequest {
     fn drop(&mut self) {
-        CURRENT_EXCHANGE.with(|c| c.set(self.previous));
+        CURRENT_REQUEST.with(|c| c.set(self.previous));
     }
 }
 
-fn emit(py: Python<'_>, exchange: *mut Exchange, line: &str) {
-    let exchange = if exchange.is_null() {
-        CURRENT_EXCHANGE.with(Cell::get)
-    } else {
-        exchange
-    };
-    if exchange.is_null() {
+fn emit(py: Python<'_>, target: Option<LogTarget>, line: &str) {
+    match target.or_else(|| CURRENT_REQUEST.with(Cell::get)) {
+        // SAFETY: a target is live until expired; the GIL is held, which
+        // keeps the request from finishing while we log in its context.
+        Some(log) => unsafe { &*log }.log(Level::Error, line),
         // Logging to the server never needs the request, so other threads
         // may run meanwhile.
-        without_gil(py, || log_to_server(Level::Error, line));
-    } else {
-        // SAFETY: a non-null exchange is live; the GIL is held, which keeps
-        // the request from finishing while we log in its context.
-        unsafe { &*exchange }.log(Level::Error, line);
+        None => without_gil(py, || log_to_server(Level::Error, line)),
     }
 }
 
@@ -221,28 +231,28 @@ fn emit(py: Python<'_>, exchange: *mut Exchange, line: &str) {
 /// `log` points to a live LogObject; the caller holds the GIL.
 unsafe fn emit_lines(py: Python<'_>, log: *mut LogObject) {
     // SAFETY: per the contract.
-    let (pending, exchange) = unsafe { (&mut (*log).pending, (*log).exchange) };
+    let (pending, target) = unsafe { (&mut (*log).pending, (*log).target) };
     while let Some(newline) = pending.find('\n') {
         let line: String = pending.drain(..=newline).collect();
-        emit_line(py, exchange, &line[..line.len() - 1]);
+        emit_line(py, target, &line[..line.len() - 1]);
     }
     if pending.len() > MAX_LINE {
         let line = std::mem::take(pending);
-        emit_line(py, exchange, &line);
+        emit_line(py, target, &line);
     }
 }
 
-fn emit_line(py: Python<'_>, exchange: *mut Exchange, line: &str) {
+fn emit_line(py: Python<'_>, target: Option<LogTarget>, line: &str) {
     let mut rest = line;
     while rest.len() > MAX_LINE {
         let mut cut = MAX_LINE;
         while !rest.is_char_boundary(cut) {
             cut -= 1;
         }
-        emit(py, exchange, &rest[..cut]);
+        emit(py, target, &rest[..cut]);
         rest = &rest[cut..];
     }
-    emit(py, exchange, rest);
+    emit(py, target, rest);
 }
 
 /// # Safety
@@ -254,7 +264,7 @@ unsafe fn flush_pending(py: Python<'_>, log: *mut LogObject) {
         let pending = &mut (*log).pending;
         if !pending.is_empty() {
             let line = std::mem::take(pending);
-            emit_line(py, (*log).exchange, &line);
+            emit_line(py, (*log).target, &line);
         }
     }
 }

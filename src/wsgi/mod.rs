@@ -3,6 +3,7 @@
 
 #[cfg(test)]
 mod application_tests;
+pub mod auth;
 pub mod backend;
 pub mod dispatch;
 pub mod environ;

@@ -17,7 +17,7 @@ use super::environ::{RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
-use super::log::{CurrentRequest, expire_log, new_log};
+use super::log::{CurrentRequest, LogTarget, expire_log, log_target, new_log};
 use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
@@ -92,10 +92,15 @@ struct RequestObjects<'py> {
 }
 
 impl<'py> RequestObjects<'py> {
-    fn create(py: Python<'py>, types: &WsgiTypes, exchange: *mut Exchange) -> RaisedResult<Self> {
+    fn create(
+        py: Python<'py>,
+        types: &WsgiTypes,
+        exchange: *mut Exchange,
+        log: LogTarget,
+    ) -> RaisedResult<Self> {
         Ok(RequestObjects {
             input: new_exchange_object(py, &types.input(py), exchange)?,
-            errors: new_log(py, &types.log(py), exchange, c"<wsgi.errors>")?,
+            errors: new_log(py, &types.log(py), Some(log), c"<wsgi.errors>")?,
             responder: new_exchange_object(py, &types.responder(py), exchange)?,
         })
     }
@@ -153,19 +158,21 @@ pub fn run_application(
     backend: &mut dyn Backend,
     log: &dyn RequestLog,
 ) -> Completion {
+    // SAFETY: the log outlives the exchange and every Python object
+    // pointing at it, which are expired below before it returns.
+    let log = unsafe { log_target(log) };
     // SAFETY: backend and log outlive the exchange, which is freed below
     // after every Python object pointing at it has been expired; erasing
     // their lifetimes is what lets Python objects hold the pointer.
     let exchange = Box::into_raw(Box::new(unsafe {
         let backend: *mut (dyn Backend + 'static) = std::mem::transmute(backend);
-        let log: *const (dyn RequestLog + 'static) = std::mem::transmute(log);
         Exchange::new(backend, log, request.head_request)
     }));
-    let completion = match RequestObjects::create(py, types, exchange) {
+    let completion = match RequestObjects::create(py, types, exchange, log) {
         Ok(objects) => {
             // SAFETY: the guard is dropped at the end of this block, before
-            // the exchange is freed.
-            let current = unsafe { CurrentRequest::enter(exchange) };
+            // the log is.
+            let current = unsafe { CurrentRequest::enter(log) };
             let completion = call_application(py, types, app, request, &objects, exchange);
             objects.expire(py);
             drop(current);

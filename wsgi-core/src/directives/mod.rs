@@ -5,6 +5,7 @@
 pub mod groups;
 pub mod import_script;
 pub mod script_alias;
+pub mod script_file;
 pub mod values;
 pub mod words;
 
