@@ -13,8 +13,8 @@ use python_embed::{HashSeed, PythonSettings, lifecycle};
 use crate::apache::log;
 use crate::config::ServerConfig;
 use crate::wsgi::interpreter;
-use crate::wsgi::log::set_server_log;
-use crate::wsgi::script::{OnChange, load_script};
+use crate::wsgi::log::{ServerLines, set_server_log};
+use crate::wsgi::script::{OnChange, ScriptLoad, load_script};
 use wsgi_core::directives::import_script::ImportScript;
 use wsgi_core::level::Level;
 
@@ -119,10 +119,15 @@ pub fn import_script(script: &ImportScript) {
         if load_script(
             py,
             Path::new(&script.path),
-            OnChange::Reload,
-            None,
+            &ScriptLoad {
+                on_change: OnChange::Reload,
+                known_mtime: None,
+                case_sensitive_paths: crate::context::case_sensitive_paths(),
+                resource: None,
+                application_group: &script.application_group,
+                log: &ServerLines,
+            },
             &target.types.names,
-            crate::context::case_sensitive_paths(),
         )
         .is_err()
         {

@@ -69,13 +69,6 @@ fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// `argv[0]` of a process as `ps` shows it.
-fn argv0(pid: i32) -> Option<String> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let first = cmdline.split(|&b| b == 0).next().unwrap_or_default();
-    Some(String::from_utf8_lossy(first).into_owned())
-}
-
 /// The children of the Apache parent that show `name` in `ps` (the
 /// daemon processes of a group with that display-name).
 fn processes_named(apache: &Apache, name: &str) -> BTreeSet<i32> {

@@ -26,6 +26,8 @@ pub struct WsgiKeys<'a> {
     pub process_group: &'a str,
     pub application_group: &'a str,
     pub callable_object: &'a str,
+    /// The WSGIHandlerScript script running, or "".
+    pub handler_script: &'a str,
 }
 
 /// Builds the CGI environ for the request.
@@ -58,7 +60,7 @@ pub fn build(request: &Request<'_>, keys: &WsgiKeys<'_>) -> CgiEnviron {
     );
     set("mod_wsgi.callable_object", keys.callable_object.as_bytes());
     set("mod_wsgi.request_handler", request.handler().as_bytes());
-    set("mod_wsgi.handler_script", b"");
+    set("mod_wsgi.handler_script", keys.handler_script.as_bytes());
     let reloading: &[u8] = if keys.config.script_reloading {
         b"1"
     } else {

@@ -123,57 +123,56 @@ fn check_body(request: &Request<'_>, config: &RequestConfig, filename: &str) -> 
     Ok(())
 }
 
-/// The script's modification time (µs) from httpd's stat of it during the
-/// request's directory walk, if it made one.
-///
-/// # Safety
-/// `r` must be the live request being handled.
-pub unsafe fn script_mtime(r: *mut ap::request_rec) -> Option<u64> {
-    // SAFETY: per the contract.
-    unsafe { Request::new(r) }.file_mtime()
+/// What the handler accepted to run.
+struct Accepted {
+    /// The script file to load: the request's file, or the script
+    /// WSGIHandlerScript names for the request's handler.
+    script: String,
+    /// The WSGIHandlerScript script, if that is what runs.
+    handler_script: Option<String>,
+    /// The script's modification time if httpd already has it (the
+    /// request's own file).
+    script_mtime: Option<u64>,
+    config: RequestConfig,
 }
 
+/// The callable a WSGIHandlerScript script provides, as in mod_wsgi.
+const HANDLER_SCRIPT_CALLABLE: &str = "handle_request";
+
 /// The checks mod_wsgi makes before anything runs, in its order: the
-/// handler name, ExecCGI, the script file, AcceptPathInfo, the body's
-/// framing. Gives the script's path and the request's configuration, or
-/// the status to answer (`DECLINED`: not ours).
-fn accept(request: &Request<'_>) -> Result<(String, RequestConfig), c_int> {
+/// handler name (ours, or one WSGIHandlerScript defined), then for a
+/// script ExecCGI and the file itself, AcceptPathInfo, the body's
+/// framing. Gives what to run, or the status to answer (`DECLINED`: not
+/// ours).
+fn accept(request: &Request<'_>) -> Result<Accepted, c_int> {
     let handler_name = request.handler();
-    if handler_name != HANDLER && handler_name != HANDLER_MIME {
-        return Err(ap::DECLINED);
-    }
-    let filename = request.filename().into_owned();
-    let aliased = request.note(notes::FORCED_TYPE) == Some(HANDLER.as_bytes());
-    if !aliased && !request.allows_exec_cgi() {
-        script_error(
-            request,
-            "Options ExecCGI is off in this directory",
-            &filename,
-        );
-        return Err(ap::HTTP_FORBIDDEN as c_int);
-    }
-    match request.file_kind() {
-        FileKind::Missing => {
-            script_error(
-                request,
-                "Target WSGI script not found or unable to stat",
-                &filename,
-            );
-            return Err(ap::HTTP_NOT_FOUND as c_int);
-        }
-        FileKind::Directory => {
-            script_error(
-                request,
-                "Attempt to invoke directory as WSGI application",
-                &filename,
-            );
-            return Err(ap::HTTP_FORBIDDEN as c_int);
-        }
-        FileKind::Other => {}
-    }
     // SAFETY: the request is live; its directory configuration is ours.
     let dir = unsafe { dir_config(request.raw()) };
-    let config = RequestConfig::resolve(dir, &alias_overrides(request));
+    let filename = request.filename().into_owned();
+    let accepted = if handler_name == HANDLER || handler_name == HANDLER_MIME {
+        accept_script(request, &filename)?;
+        Accepted {
+            script: filename.clone(),
+            handler_script: None,
+            script_mtime: request.file_mtime(),
+            config: RequestConfig::resolve(dir, &alias_overrides(request)),
+        }
+    } else if let Some(entry) = dir.handler_script(&handler_name) {
+        let overrides = AliasOverrides {
+            process_group: entry.process_group.clone(),
+            application_group: entry.application_group.clone(),
+            callable_object: Some(HANDLER_SCRIPT_CALLABLE.to_string()),
+            pass_authorization: entry.pass_authorization,
+        };
+        Accepted {
+            script: entry.path.clone(),
+            handler_script: Some(entry.path.clone()),
+            script_mtime: None,
+            config: RequestConfig::resolve(dir, &overrides),
+        }
+    } else {
+        return Err(ap::DECLINED);
+    };
     if request.rejects_path_info() {
         script_error(
             request,
@@ -182,8 +181,41 @@ fn accept(request: &Request<'_>) -> Result<(String, RequestConfig), c_int> {
         );
         return Err(ap::HTTP_NOT_FOUND as c_int);
     }
-    check_body(request, &config, &filename)?;
-    Ok((filename, config))
+    check_body(request, &accepted.config, &filename)?;
+    Ok(accepted)
+}
+
+/// A request for a WSGI script file: ExecCGI (unless script-aliased) and
+/// the file itself.
+fn accept_script(request: &Request<'_>, filename: &str) -> Result<(), c_int> {
+    let aliased = request.note(notes::FORCED_TYPE) == Some(HANDLER.as_bytes());
+    if !aliased && !request.allows_exec_cgi() {
+        script_error(
+            request,
+            "Options ExecCGI is off in this directory",
+            filename,
+        );
+        return Err(ap::HTTP_FORBIDDEN as c_int);
+    }
+    match request.file_kind() {
+        FileKind::Missing => {
+            script_error(
+                request,
+                "Target WSGI script not found or unable to stat",
+                filename,
+            );
+            Err(ap::HTTP_NOT_FOUND as c_int)
+        }
+        FileKind::Directory => {
+            script_error(
+                request,
+                "Attempt to invoke directory as WSGI application",
+                filename,
+            );
+            Err(ap::HTTP_FORBIDDEN as c_int)
+        }
+        FileKind::Other => Ok(()),
+    }
 }
 
 /// The process group, application group and callable of the request, with
@@ -337,17 +369,17 @@ fn route(
 /// Runs the application in this process.
 fn run_embedded(
     request: &Request<'_>,
-    config: &RequestConfig,
+    accepted: &Accepted,
     names: &GroupNames,
     cgi: &CgiEnviron,
-    filename: &str,
 ) -> c_int {
+    let config = &accepted.config;
     // SAFETY: the request is live for the whole run.
     let mut backend = unsafe { RequestBackend::new(request.raw()) };
     // SAFETY: as above.
     let logger = unsafe { RequestLogger::new(request.raw()) };
     let run = RunRequest {
-        script: filename,
+        script: &accepted.script,
         cgi,
         facts: context::facts(),
         head_request: request.header_only(),
@@ -356,7 +388,7 @@ fn run_embedded(
         } else {
             std::ptr::null_mut()
         },
-        script_mtime: request.file_mtime(),
+        script_mtime: accepted.script_mtime,
     };
     let completion = dispatch(
         &Target {
@@ -386,28 +418,34 @@ fn run_embedded(
 unsafe fn handle(r: *mut ap::request_rec) -> c_int {
     // SAFETY: per the contract.
     let request = unsafe { Request::new(r) };
-    let (filename, config) = match accept(&request) {
+    let accepted = match accept(&request) {
         Ok(accepted) => accepted,
         Err(status) => return status,
     };
     // Names that may refer to the request are expanded once the CGI
     // variables (SCRIPT_NAME in particular) are known.
-    let names = group_names(&request, &config);
+    let names = group_names(&request, &accepted.config);
     let cgi = environ::build(
         &request,
         &WsgiKeys {
-            config: &config,
+            config: &accepted.config,
             process_group: &names.process_group,
             application_group: &names.application_group,
             callable_object: &names.callable,
+            handler_script: accepted.handler_script.as_deref().unwrap_or(""),
         },
     );
-    match route(&request, &config, &names.process_group, &filename) {
+    match route(
+        &request,
+        &accepted.config,
+        &names.process_group,
+        &accepted.script,
+    ) {
         // SAFETY: the request is live for the whole exchange.
         Ok(Route::Daemon(group)) => unsafe {
-            crate::child::relay::forward(r, &group, cgi, &filename)
+            crate::child::relay::forward(r, &group, cgi, &accepted.script, accepted.script_mtime)
         },
-        Ok(Route::Embedded) => run_embedded(&request, &config, &names, &cgi, &filename),
+        Ok(Route::Embedded) => run_embedded(&request, &accepted, &names, &cgi),
         Err(status) => status,
     }
 }

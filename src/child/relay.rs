@@ -91,6 +91,7 @@ pub unsafe fn forward(
     group: &DaemonGroup,
     cgi: CgiEnviron,
     script: &str,
+    script_mtime: Option<u64>,
 ) -> c_int {
     let error = |text: String| {
         // SAFETY: r is live for the handler.
@@ -99,8 +100,7 @@ pub unsafe fn forward(
     let head = RequestHead {
         // SAFETY: r is live.
         head_request: unsafe { (*r).header_only } != 0,
-        // SAFETY: r is live.
-        script_mtime: unsafe { crate::child::handler::script_mtime(r) },
+        script_mtime,
         vars: cgi,
     };
     // SAFETY: r is live for the whole exchange.

@@ -833,7 +833,11 @@ impl Server {
             cgi.get(name)
                 .map(|v| String::from_utf8_lossy(v).into_owned())
         };
-        let script = text("SCRIPT_FILENAME").unwrap_or_default();
+        // A WSGIHandlerScript script runs for the request's file.
+        let script = text("mod_wsgi.handler_script")
+            .filter(|s| !s.is_empty())
+            .or_else(|| text("SCRIPT_FILENAME"))
+            .unwrap_or_default();
         let application_group = text("mod_wsgi.application_group").unwrap_or_default();
         let callable = text("mod_wsgi.callable_object").unwrap_or_else(|| "application".into());
         // A changed script restarts the whole process, as in mod_wsgi's

@@ -18,7 +18,7 @@ use super::backend::RequestLog;
 use super::environ::{ServerFacts, latin1_str};
 use super::interpreter::{WsgiInterpreter, interpreter_for};
 use super::log::{CurrentRequest, expire_log, log_target, new_log};
-use super::script::{Loaded, OnChange, load_script};
+use super::script::{Loaded, OnChange, ScriptLoad, load_script};
 use wsgi_core::environ::CgiEnviron;
 use wsgi_core::level::Level;
 
@@ -149,10 +149,15 @@ fn run_in(
     let loaded = load_script(
         py,
         Path::new(script.path),
-        on_change,
-        None,
+        &ScriptLoad {
+            on_change,
+            known_mtime: None,
+            case_sensitive_paths: script.case_sensitive_paths,
+            resource: None,
+            application_group: script.application_group,
+            log,
+        },
         &types.names,
-        script.case_sensitive_paths,
     );
     let module = match loaded {
         Ok(Loaded::Module(module)) => module,

@@ -11,7 +11,7 @@ use python_embed::{PyResultExt, Raised};
 use super::backend::{Backend, RequestLog};
 use super::interpreter::interpreter_for;
 use super::run::{Completion, RunRequest, run_application};
-use super::script::{Loaded, OnChange, load_script};
+use super::script::{Loaded, OnChange, ScriptLoad, load_script};
 use wsgi_core::level::Level;
 
 /// What to run.
@@ -65,13 +65,22 @@ pub fn dispatch(
             );
             return Completion::Failed;
         }
+        let resource = request
+            .cgi
+            .get("SCRIPT_FILENAME")
+            .map(String::from_utf8_lossy);
         let app = load_script(
             py,
             Path::new(script),
-            target.on_change,
-            request.script_mtime,
+            &ScriptLoad {
+                on_change: target.on_change,
+                known_mtime: request.script_mtime,
+                case_sensitive_paths: target.case_sensitive_paths,
+                resource: resource.as_deref(),
+                application_group: target.application_group,
+                log,
+            },
             &types.names,
-            target.case_sensitive_paths,
         )
         .and_then(|loaded| match loaded {
             Loaded::Module(module) => module.getattr_opt(target.callable).raised(py).map(Some),

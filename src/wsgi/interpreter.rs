@@ -60,6 +60,16 @@ pub fn configure(setup: InterpreterSetup) {
     *SETUP.lock() = Some(Arc::new(setup));
 }
 
+/// The process group this process serves (`""` for Apache's children),
+/// for log lines.
+pub fn process_group() -> String {
+    SETUP
+        .lock()
+        .as_ref()
+        .map(|setup| setup.facts.process_group.clone())
+        .unwrap_or_default()
+}
+
 /// Forgets every interpreter (after Python was finalised).
 pub fn forget_all() {
     *INTERPRETERS.write() = None;

@@ -39,6 +39,15 @@ pub fn log_to_server(level: Level, line: &str) {
     }
 }
 
+/// Lines outside any request, for code that takes a [`RequestLog`].
+pub struct ServerLines;
+
+impl RequestLog for ServerLines {
+    fn log(&self, level: Level, message: &str) {
+        log_to_server(level, message);
+    }
+}
+
 /// Apache cuts error log messages at about 8 KiB; longer lines are split.
 const MAX_LINE: usize = 8000;
 

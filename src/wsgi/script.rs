@@ -17,7 +17,9 @@ use python_embed::modules::sys_modules;
 use python_embed::threads::without_gil;
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
+use super::backend::RequestLog;
 use super::names::{Name, Names};
+use wsgi_core::level::Level;
 
 /// Serialises loading so that two threads asking for the same script at
 /// once do not both execute it. Taken with the GIL released: the thread
@@ -141,16 +143,83 @@ fn current<'py>(
     }
 }
 
+/// How a script is to be loaded.
+pub struct ScriptLoad<'a> {
+    pub on_change: OnChange,
+    /// The file's modification time if the caller already knows it.
+    pub known_mtime: Option<u64>,
+    /// WSGICaseSensitivity.
+    pub case_sensitive_paths: bool,
+    /// The request's file, passed to the script's `reload_required`
+    /// when reloading is on; None when that hook does not apply.
+    pub resource: Option<&'a str>,
+    /// The application group, for log lines.
+    pub application_group: &'a str,
+    /// Where load notices and hook failures go.
+    pub log: &'a dyn RequestLog,
+}
+
+fn context_of(load: &ScriptLoad<'_>) -> String {
+    format!(
+        "mod_wsgi (pid={}, process='{}', application='{}')",
+        std::process::id(),
+        super::interpreter::process_group(),
+        load.application_group
+    )
+}
+
+/// Asks the module's `reload_required(resource)` (the hook
+/// WSGIScriptReloading documents) whether it must be loaded again. A
+/// hook that raises is logged and the module kept, so that a failing hook
+/// cannot make every request a reload (a restart in daemon mode).
+fn hook_wants_reload(
+    py: Python<'_>,
+    module: &Bound<'_, PyAny>,
+    resource: &str,
+    path: &Path,
+    load: &ScriptLoad<'_>,
+) -> bool {
+    let hook = match module.getattr_opt("reload_required") {
+        Ok(Some(hook)) if hook.is_callable() => hook,
+        Ok(_) => return false,
+        Err(err) => {
+            Raised::from_err(py, err).clear(py);
+            return false;
+        }
+    };
+    match hook
+        .call1((resource,))
+        .and_then(|answer| answer.is_truthy())
+    {
+        Ok(wanted) => wanted,
+        Err(err) => {
+            Raised::from_err(py, err);
+            load.log.log(
+                Level::Error,
+                &format!(
+                    "{}: Exception occurred in reload_required() of WSGI script '{}'.",
+                    context_of(load),
+                    path.display()
+                ),
+            );
+            for line in python_embed::raised::take_traceback_lines(py) {
+                load.log.log(Level::Error, &line);
+            }
+            false
+        }
+    }
+}
+
 /// The loaded module for `path`, loading or reloading it as needed.
 pub fn load_script<'py>(
     py: Python<'py>,
     path: &Path,
-    on_change: OnChange,
-    known_mtime: Option<u64>,
+    load: &ScriptLoad<'_>,
     names: &Names,
-    case_sensitive_paths: bool,
 ) -> RaisedResult<Loaded<'py>> {
-    let name = cached_module_name(path, case_sensitive_paths);
+    let on_change = load.on_change;
+    let known_mtime = load.known_mtime;
+    let name = cached_module_name(path, load.case_sensitive_paths);
     let modules = sys_modules(py)?;
     // A stat of a local file is quick: done with the GIL held, as is the
     // common case below (module loaded and current), without the lock.
@@ -160,12 +229,27 @@ pub fn load_script<'py>(
         (_, Some(known)) => Some(known),
         (_, None) => Some(stat()?),
     };
-    if let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
-        return Ok(loaded);
+    let mut forced = false;
+    match current(py, &modules, &name, on_change, mtime, names)? {
+        Some(Loaded::Module(module)) => {
+            let asked = on_change != OnChange::Keep
+                && load
+                    .resource
+                    .is_some_and(|resource| hook_wants_reload(py, &module, resource, path, load));
+            if !asked {
+                return Ok(Loaded::Module(module));
+            }
+            if on_change == OnChange::Report {
+                return Ok(Loaded::Changed);
+            }
+            forced = true;
+        }
+        Some(changed) => return Ok(changed),
+        None => {}
     }
     let _guard = without_gil(py, || LOAD_LOCK.lock());
     // Another thread may have loaded it while this one waited.
-    if let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
+    if !forced && let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
         return Ok(loaded);
     }
     let mtime = match mtime.or(known_mtime) {
@@ -173,6 +257,16 @@ pub fn load_script<'py>(
         None => stat()?,
     };
     FIRST_LOAD.get_or_init(std::time::Instant::now);
+    let reloading = modules.contains(&name).raised(py)?;
+    load.log.log(
+        Level::Info,
+        &format!(
+            "{}: {} WSGI script '{}'.",
+            context_of(load),
+            if reloading { "Reloading" } else { "Loading" },
+            path.display()
+        ),
+    );
     let source = without_gil(py, || std::fs::read(path)).map_err(|e| os_error(py, path, &e))?;
     let filename = PyString::new(py, &path.to_string_lossy());
     let code = py

@@ -20,6 +20,6 @@ pub use http::{
     try_read_response,
 };
 pub use load::{Load, LoadReport, Outcome};
-pub use process::{is_running, peak_rss_kib};
+pub use process::{argv0, is_named_daemon, is_running, peak_rss_kib};
 pub use venv::{site_packages, test_venv};
 pub use wsgi::{DAEMON_GROUP, DAEMON_PROCESSES, DAEMON_THREADS, Mode, SiteBuilder, apps_dir};

@@ -22,3 +22,16 @@ pub fn is_running(pid: i32) -> bool {
         !matches!(state, Some('Z' | 'X') | None)
     })
 }
+
+/// `argv[0]` of a process as `ps` shows it.
+pub fn argv0(pid: i32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let first = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    Some(String::from_utf8_lossy(first).into_owned())
+}
+
+/// Whether `pid` is a daemon process whose group sets a display-name of
+/// `%{GROUP}` (it shows as `(wsgi:NAME)`).
+pub fn is_named_daemon(pid: i32) -> bool {
+    argv0(pid).is_some_and(|name| name.starts_with("(wsgi:"))
+}
