@@ -171,7 +171,104 @@ fn single_child(mpm: Mpm) -> &'static str {
     }
 }
 
+const DISPATCH_SCRIPT: &str = r#"def process_group(environ):
+    print("dispatch-note mark=%s group=%r" % (environ.get("DISPATCH_MARK"),
+          environ["mod_wsgi.application_group"]), file=environ["wsgi.errors"])
+    choice = environ.get("HTTP_X_GROUP")
+    if choice == "raise":
+        raise RuntimeError("process_group failed on purpose")
+    if choice == "number":
+        return 42
+    return choice
+
+def application_group(environ):
+    return environ.get("HTTP_X_APP")
+
+def callable_object(environ):
+    return environ.get("HTTP_X_CALLABLE")
+"#;
+
+const DISPATCHED_APP: &str = r#"import os
+
+def report(environ, start_response, who):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("%s\t%s\t%s\t%s\t%d" % (who, environ["mod_wsgi.process_group"],
+             environ["mod_wsgi.application_group"], environ["mod_wsgi.callable_object"],
+             os.getpid())).encode()]
+
+def application(environ, start_response):
+    return report(environ, start_response, "application")
+
+def other(environ, start_response):
+    return report(environ, start_response, "other")
+"#;
+
+/// WSGIDispatchScript's three functions each override one setting; None
+/// keeps what the configuration says.
+fn dispatch_script_chooses_where_requests_run(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .with(|b| b.file("apps/dispatch.py", DISPATCH_SCRIPT))
+        .mount("/app", "dispatched.wsgi", DISPATCHED_APP, "")
+        .conf(
+            "WSGISocketPrefix {root}/run/wsgi\n\
+             WSGIDaemonProcess picked processes=1 threads=2 display-name=%{GROUP}\n\
+             WSGIDispatchScript {root}/apps/dispatch.py\n\
+             LoadModule env_module /usr/lib/apache2/modules/mod_env.so\n\
+             SetEnv DISPATCH_MARK seen\n",
+        )
+        .start();
+    let ask = |headers: &[(&str, &str)]| {
+        let response = apache.request("GET", "/app", headers, b"");
+        (response.status, fields(&response), response)
+    };
+    let configured = match mode {
+        Mode::Embedded => "",
+        Mode::Daemon => DAEMON_GROUP,
+    };
+    let (status, f, response) = ask(&[]);
+    assert_eq!(status, 200, "{response:?}\n{}", apache.error_log());
+    assert_eq!(f[0], "application");
+    assert_eq!(f[1], configured);
+    assert_eq!(f[2], format!("127.0.0.1:{}|/app", apache.port()));
+    assert_eq!(f[3], "application");
+
+    let (status, f, response) = ask(&[
+        ("X-Group", "picked"),
+        ("X-App", "chosen"),
+        ("X-Callable", "other"),
+    ]);
+    assert_eq!(status, 200, "{response:?}\n{}", apache.error_log());
+    assert_eq!(&f[..4], ["other", "picked", "chosen", "other"]);
+    let pid: i32 = f[4].parse().unwrap();
+    assert_eq!(argv0(pid).as_deref(), Some("(wsgi:picked)"));
+
+    let (status, f, _) = ask(&[("X-Group", "%{GLOBAL}"), ("X-App", "%{GLOBAL}")]);
+    assert_eq!(status, 200);
+    assert_eq!(&f[1..3], ["", ""]);
+    assert!(
+        !is_named_daemon(f[4].parse().unwrap()),
+        "%{{GLOBAL}} runs in Apache's child"
+    );
+
+    assert_eq!(ask(&[("X-Group", "raise")]).0, 500);
+    assert_eq!(ask(&[("X-Group", "number")]).0, 500);
+    assert_eq!(ask(&[("X-Group", "nowhere")]).0, 500);
+    let log = apache.error_log();
+    assert!(log.contains("process_group failed on purpose"), "{log}");
+    assert!(
+        log.contains("TypeError: Process group must be a byte string"),
+        "{log}"
+    );
+    assert!(
+        log.contains("No WSGI daemon process called 'nowhere'"),
+        "{log}"
+    );
+    // The script sees subprocess_env (SetEnv) and its own interpreter's name.
+    assert!(log.contains("dispatch-note mark=seen group=''"), "{log}");
+}
+
 wsgi_tests!(
+    dispatch_script_chooses_where_requests_run,
     handler_scripts_serve_matched_files,
     handler_script_process_group_option,
     reload_required_hook_decides,
@@ -189,6 +286,11 @@ fn bad_handler_scripts_stop_apache_naming_the_directive() {
         (
             "WSGIHandlerScript name /h.wsgi pass-authorization=maybe",
             "WSGIHandlerScript",
+        ),
+        ("WSGIDispatchScript", "WSGIDispatchScript"),
+        (
+            "WSGIDispatchScript /d.py process-group=x",
+            "WSGIDispatchScript",
         ),
     ] {
         assert_refused(conf, directive);

@@ -23,7 +23,51 @@ use crate::context;
 use crate::wsgi::auth::{AuthAnswer, AuthCall, AuthFailed, AuthScript, run_auth_script};
 use wsgi_core::directives::script_file::ScriptFile;
 use wsgi_core::directives::words::words;
+use wsgi_core::environ::CgiEnviron;
 use wsgi_core::level::Level;
+
+/// Runs `body` with the script ready to run for `request` (its
+/// application group expanded, its environ, the request's log), or logs
+/// why it cannot run. Shared with the dispatch script.
+pub fn with_hook_script<R>(
+    request: &Request<'_>,
+    script: &ScriptFile,
+    environ: &CgiEnviron,
+    body: impl FnOnce(&AuthScript<'_>, &RequestLogger) -> Result<R, AuthFailed>,
+) -> Result<R, AuthFailed> {
+    if let Err(why) = context::python_status() {
+        request.log(
+            Level::Error,
+            &log::ours(&format!(
+                "Python is not available in this process ({why}): {}",
+                script.path
+            )),
+        );
+        return Err(AuthFailed);
+    }
+    // SAFETY: the request is live; its directory configuration is ours.
+    let dir = unsafe { dir_config(request.raw()) };
+    let application_group = NameExpander::new(request)
+        .group(script.application_group.as_deref().unwrap_or("%{GLOBAL}"));
+    // SAFETY: the request outlives the logger, which lives for this call.
+    let logger = unsafe { RequestLogger::new(request.raw()) };
+    body(
+        &AuthScript {
+            path: &script.path,
+            application_group: &application_group,
+            reloading: dir.script_reloading.unwrap_or(true),
+            case_sensitive_paths: context::case_sensitive_paths(),
+            environ,
+            facts: context::facts(),
+            apache_request: if dir.pass_apache_request.unwrap_or(false) {
+                request.raw().cast()
+            } else {
+                std::ptr::null_mut()
+            },
+        },
+        &logger,
+    )
+}
 
 /// Runs `call` in the script of the request's configuration, or logs why
 /// it cannot.
@@ -40,40 +84,10 @@ fn run(
         );
         return Err(AuthFailed);
     };
-    if let Err(why) = context::python_status() {
-        request.log(
-            Level::Error,
-            &log::ours(&format!(
-                "Python is not available in this process ({why}): {}",
-                script.path
-            )),
-        );
-        return Err(AuthFailed);
-    }
-    // SAFETY: the request is live; its directory configuration is ours.
-    let dir = unsafe { dir_config(request.raw()) };
-    let application_group = NameExpander::new(request)
-        .group(script.application_group.as_deref().unwrap_or("%{GLOBAL}"));
     let environ = request.auth_environ();
-    // SAFETY: the request outlives the logger, which lives for this call.
-    let logger = unsafe { RequestLogger::new(request.raw()) };
-    run_auth_script(
-        &AuthScript {
-            path: &script.path,
-            application_group: &application_group,
-            reloading: dir.script_reloading.unwrap_or(true),
-            case_sensitive_paths: context::case_sensitive_paths(),
-            environ: &environ,
-            facts: context::facts(),
-            apache_request: if dir.pass_apache_request.unwrap_or(false) {
-                request.raw().cast()
-            } else {
-                std::ptr::null_mut()
-            },
-        },
-        call,
-        &logger,
-    )
+    with_hook_script(request, script, &environ, |script, logger| {
+        run_auth_script(script, call, logger)
+    })
 }
 
 /// The access checker: WSGIAccessScript's `allow_access(environ, host)`.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::apache::log;
 use crate::apache::request::{FileKind, Request};
+use crate::child::auth::with_hook_script;
 use crate::child::backend::{RequestBackend, RequestLogger};
 use crate::child::environ::{self, WsgiKeys};
 use crate::child::{HANDLER, HANDLER_MIME, notes};
@@ -18,9 +19,11 @@ use crate::config::{AliasOverrides, RequestConfig};
 use crate::context;
 use crate::groups::{DaemonGroup, ScriptOwner};
 use crate::wsgi::dispatch::{Target, dispatch};
+use crate::wsgi::dispatch_script::run_dispatch_script;
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
 use wsgi_core::directives::groups::{GroupContext, expand_callable, expand_group};
+use wsgi_core::directives::script_file::ScriptFile;
 use wsgi_core::environ::{CgiEnviron, collapse_slashes};
 use wsgi_core::level::Level;
 
@@ -282,6 +285,38 @@ fn group_names(request: &Request<'_>, config: &RequestConfig) -> GroupNames {
     }
 }
 
+/// WSGIDispatchScript: the script's choices replace the configured
+/// names, in the environ too (and in subprocess_env, for logging).
+fn dispatch_by_script(
+    request: &Request<'_>,
+    script: &ScriptFile,
+    names: &mut GroupNames,
+    cgi: &mut CgiEnviron,
+) -> Result<(), c_int> {
+    let answer = with_hook_script(request, script, cgi, |script, logger| {
+        run_dispatch_script(script, logger)
+    })
+    .map_err(|_| INTERNAL_ERROR)?;
+    let expander = NameExpander::new(request);
+    let mut replace = |key: &str, value: &str| {
+        cgi.set(key, value);
+        request.set_env(key, value.as_bytes());
+    };
+    if let Some(group) = answer.process_group {
+        names.process_group = expander.group(&group);
+        replace("mod_wsgi.process_group", &names.process_group);
+    }
+    if let Some(group) = answer.application_group {
+        names.application_group = expander.group(&group);
+        replace("mod_wsgi.application_group", &names.application_group);
+    }
+    if let Some(callable) = answer.callable_object {
+        names.callable = expander.callable(&callable);
+        replace("mod_wsgi.callable_object", &names.callable);
+    }
+    Ok(())
+}
+
 /// Where the request runs.
 enum Route {
     Daemon(Arc<DaemonGroup>),
@@ -424,8 +459,8 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
     };
     // Names that may refer to the request are expanded once the CGI
     // variables (SCRIPT_NAME in particular) are known.
-    let names = group_names(&request, &accepted.config);
-    let cgi = environ::build(
+    let mut names = group_names(&request, &accepted.config);
+    let mut cgi = environ::build(
         &request,
         &WsgiKeys {
             config: &accepted.config,
@@ -435,6 +470,11 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
             handler_script: accepted.handler_script.as_deref().unwrap_or(""),
         },
     );
+    if let Some(script) = &accepted.config.dispatch_script
+        && let Err(status) = dispatch_by_script(&request, script, &mut names, &mut cgi)
+    {
+        return status;
+    }
     match route(
         &request,
         &accepted.config,

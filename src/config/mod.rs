@@ -227,6 +227,8 @@ pub struct RequestConfig {
     pub chunked_request: bool,
     pub map_head_to_get: MapHeadToGet,
     pub script_reloading: bool,
+    /// WSGIDispatchScript.
+    pub dispatch_script: Option<ScriptFile>,
 }
 
 /// What a matching script alias says about the request, handed from the
@@ -268,6 +270,7 @@ impl RequestConfig {
             chunked_request: dir.chunked_request.unwrap_or(false),
             map_head_to_get: dir.map_head_to_get.unwrap_or_default(),
             script_reloading: dir.script_reloading.unwrap_or(true),
+            dispatch_script: dir.dispatch_script.clone(),
         }
     }
 }

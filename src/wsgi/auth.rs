@@ -1,41 +1,17 @@
 //! Access and auth scripts (WSGIAccessScript, WSGIAuthUserScript,
-//! WSGIAuthGroupScript): loading the script in its application group and
-//! calling `allow_access`, `check_password`, `get_realm_hash` or
-//! `groups_for_user` with mod_wsgi's cut-down environ, and reading the
-//! answer. Always run in the Apache child, in both modes.
-
-use std::path::Path;
+//! WSGIAuthGroupScript): calling `allow_access`, `check_password`,
+//! `get_realm_hash` or `groups_for_user` and reading the answer. Always
+//! run in the Apache child, in both modes.
 
 use pyo3::exceptions::PyTypeError;
-use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyString};
-use python_embed::raised::take_traceback_lines;
-use python_embed::threads::with_interpreter;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::backend::RequestLog;
-use super::environ::{ServerFacts, latin1_str};
-use super::interpreter::{WsgiInterpreter, interpreter_for};
-use super::log::{CurrentRequest, expire_log, log_target, new_log};
-use super::script::{Loaded, OnChange, ScriptLoad, load_script};
-use wsgi_core::environ::CgiEnviron;
+pub use super::hook_script::{HookFailed as AuthFailed, HookScript as AuthScript};
+use super::hook_script::{log_exception, ours, run_hook_script};
 use wsgi_core::level::Level;
-
-/// The script to run and what it is given.
-pub struct AuthScript<'a> {
-    pub path: &'a str,
-    /// Expanded application group (`""` is the main interpreter).
-    pub application_group: &'a str,
-    /// WSGIScriptReloading: load the script again when its file changed.
-    pub reloading: bool,
-    pub case_sensitive_paths: bool,
-    pub environ: &'a CgiEnviron,
-    pub facts: ServerFacts,
-    /// WSGIPassApacheRequest: the `request_rec` for `apache.request_rec`,
-    /// or null.
-    pub apache_request: *mut std::ffi::c_void,
-}
 
 /// The function called and its arguments after the environ.
 #[derive(Debug, Clone, Copy)]
@@ -91,176 +67,36 @@ pub enum AuthAnswer {
     Groups(Vec<Vec<u8>>),
 }
 
-/// The script failed (could not load, lacks the function, raised, or
-/// answered with the wrong type); the reason is in the error log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthFailed;
-
-fn ours(text: &str) -> String {
-    format!("mod_wsgi (pid={}): {text}", std::process::id())
-}
-
-/// Logs the pending Python exception with its traceback.
-fn log_exception(py: Python<'_>, log: &dyn RequestLog, path: &str) {
-    log.log(
-        Level::Error,
-        &ours(&format!(
-            "Exception occurred processing WSGI script '{path}'."
-        )),
-    );
-    for line in take_traceback_lines(py) {
-        log.log(Level::Error, &line);
-    }
-}
-
 /// Runs `call` in the script's interpreter.
 pub fn run_auth_script(
     script: &AuthScript<'_>,
     call: AuthCall<'_>,
     log: &dyn RequestLog,
 ) -> Result<AuthAnswer, AuthFailed> {
-    let interpreter = match interpreter_for(script.application_group) {
-        Ok(interpreter) => interpreter,
-        Err(failure) => {
-            for line in failure.lines {
-                log.log(Level::Error, &ours(&format!("{line}: {}", script.path)));
+    run_hook_script(script, log, |py, module, environ| {
+        let function = match module.getattr_opt(call.function()) {
+            Ok(Some(function)) => function,
+            Ok(None) => {
+                log.log(Level::Error, &ours(&call.missing(script.path)));
+                return Err(AuthFailed);
             }
-            return Err(AuthFailed);
+            Err(err) => {
+                Raised::from_err(py, err);
+                log_exception(py, log, script.path);
+                return Err(AuthFailed);
+            }
+        };
+        let answer = call_function(py, &function, environ, call)
+            .and_then(|result| answer(py, &result, call, script.path, log));
+        match answer {
+            Ok(Some(answer)) => Ok(answer),
+            Ok(None) => Err(AuthFailed),
+            Err(Raised { .. }) => {
+                log_exception(py, log, script.path);
+                Err(AuthFailed)
+            }
         }
-    };
-    with_interpreter(interpreter.interpreter, |py| {
-        run_in(py, &interpreter, script, call, log)
     })
-}
-
-fn run_in(
-    py: Python<'_>,
-    interpreter: &WsgiInterpreter,
-    script: &AuthScript<'_>,
-    call: AuthCall<'_>,
-    log: &dyn RequestLog,
-) -> Result<AuthAnswer, AuthFailed> {
-    let types = &interpreter.types;
-    let on_change = if script.reloading {
-        OnChange::Reload
-    } else {
-        OnChange::Keep
-    };
-    let loaded = load_script(
-        py,
-        Path::new(script.path),
-        &ScriptLoad {
-            on_change,
-            known_mtime: None,
-            case_sensitive_paths: script.case_sensitive_paths,
-            resource: None,
-            application_group: script.application_group,
-            log,
-        },
-        &types.names,
-    );
-    let module = match loaded {
-        Ok(Loaded::Module(module)) => module,
-        // Reload never reports a change.
-        Ok(Loaded::Changed) => return Err(AuthFailed),
-        Err(Raised { .. }) => {
-            log.log(
-                Level::Error,
-                &ours(&format!(
-                    "Failed to exec Python script file '{}'.",
-                    script.path
-                )),
-            );
-            log_exception(py, log, script.path);
-            return Err(AuthFailed);
-        }
-    };
-    let function = match module.getattr_opt(call.function()) {
-        Ok(Some(function)) => function,
-        Ok(None) => {
-            log.log(Level::Error, &ours(&call.missing(script.path)));
-            return Err(AuthFailed);
-        }
-        Err(err) => {
-            Raised::from_err(py, err);
-            log_exception(py, log, script.path);
-            return Err(AuthFailed);
-        }
-    };
-    // SAFETY: the log object made with this target is expired below,
-    // before `log` goes out of scope.
-    let target = unsafe { log_target(log) };
-    let errors = match new_log(py, &types.log(py), Some(target), c"<wsgi.errors>") {
-        Ok(errors) => errors,
-        Err(Raised { .. }) => {
-            log_exception(py, log, script.path);
-            return Err(AuthFailed);
-        }
-    };
-    let answer = {
-        // SAFETY: the guard is dropped at the end of this block, before
-        // the log is.
-        let _current = unsafe { CurrentRequest::enter(target) };
-        environ(py, script, &errors, &types.names)
-            .and_then(|environ| call_function(py, &function, environ, call))
-            .and_then(|result| answer(py, &result, call, script.path, log))
-    };
-    // SAFETY: made by new_log above; the GIL is held.
-    unsafe { expire_log(py, &errors) };
-    match answer {
-        Ok(Some(answer)) => Ok(answer),
-        Ok(None) => Err(AuthFailed),
-        Err(Raised { .. }) => {
-            log_exception(py, log, script.path);
-            Err(AuthFailed)
-        }
-    }
-}
-
-fn environ<'py>(
-    py: Python<'py>,
-    script: &AuthScript<'_>,
-    errors: &Bound<'py, PyAny>,
-    names: &super::names::Names,
-) -> RaisedResult<Bound<'py, PyDict>> {
-    let environ = PyDict::new(py);
-    let set = |key: &str, value: Bound<'py, PyAny>| environ.set_item(key, value).raised(py);
-    for (name, value) in script.environ.iter() {
-        environ
-            .set_item(latin1_str(py, name)?, latin1_str(py, value)?)
-            .raised(py)?;
-    }
-    let (major, minor, patch) = script.facts.apache_version;
-    set(
-        "apache.version",
-        pyo3::types::PyTuple::new(py, [major, minor, patch])
-            .raised(py)?
-            .into_any(),
-    )?;
-    set("mod_wsgi.version", names.module_version(py))?;
-    set("mod_wsgi.process_group", PyString::new(py, "").into_any())?;
-    set(
-        "mod_wsgi.application_group",
-        latin1_str(py, script.application_group.as_bytes())?,
-    )?;
-    set(
-        "mod_wsgi.script_reloading",
-        PyInt::new(py, i32::from(script.reloading)).into_any(),
-    )?;
-    set("wsgi.errors", errors.clone())?;
-    if !script.apache_request.is_null() {
-        // SAFETY: a capsule only carries the pointer; it has no destructor
-        // and httpd keeps the request alive for the call.
-        let capsule = unsafe {
-            Bound::from_owned_ptr_or_err(
-                py,
-                ffi::PyCapsule_New(script.apache_request, std::ptr::null(), None),
-            )
-        }
-        .raised(py)?;
-        set("apache.request_rec", capsule)?;
-    }
-    Ok(environ)
 }
 
 fn call_function<'py>(
