@@ -1,7 +1,7 @@
 //! Feeds arbitrary text to every directive-value parser (the words of a
 //! directive line as httpd would pass them): WSGIScriptAlias,
-//! WSGIImportScript, the script-file directives, WSGIDaemonProcess and
-//! the single values. None may
+//! WSGIImportScript, the script-file directives, WSGIDaemonProcess, the
+//! trusted-proxy lists and the single values. None may
 //! panic, and what they accept must hold what they promise: a parsed
 //! alias's URL prefix matches itself, daemon options are within range.
 
@@ -9,6 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use wsgi_core::daemon_options;
+use wsgi_core::trusted_proxies;
 use wsgi_core::directives::{import_script, script_alias, script_file, values, words};
 
 fuzz_target!(|data: &[u8]| {
@@ -34,6 +35,12 @@ fuzz_target!(|data: &[u8]| {
         assert!(options.threads <= 1000);
         assert!((-20..=20).contains(&options.cpu_priority));
         let _ = options.display_name();
+    }
+    if let Ok(networks) = trusted_proxies::parse_proxies("WSGITrustedProxies", line) {
+        assert!(!networks.is_empty());
+    }
+    if let Ok((variables, _)) = trusted_proxies::parse_headers("WSGITrustedProxyHeaders", line) {
+        assert!(variables.iter().all(|v| v.starts_with("HTTP_")));
     }
     let _ = values::on_off("WSGIX", line);
     let _ = values::map_head_to_get("WSGIX", line);

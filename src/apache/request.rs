@@ -250,6 +250,12 @@ impl<'r> Request<'r> {
         unsafe { table::set(rec.subprocess_env, rec.pool, key.as_bytes(), value) };
     }
 
+    /// Removes a subprocess_env entry.
+    pub fn unset_env(&self, key: &str) {
+        // SAFETY: the request's live table.
+        unsafe { table::unset(self.rec().subprocess_env, key) };
+    }
+
     /// Every subprocess_env entry, in table order.
     pub fn env_entries(&self) -> Vec<(&'r [u8], &'r [u8])> {
         // SAFETY: the request's live table; entries are pool strings.

@@ -7,6 +7,22 @@ use crate::apache::request::Request;
 use crate::config::RequestConfig;
 use wsgi_core::directives::values::MapHeadToGet;
 use wsgi_core::environ::{CgiEnviron, collapse_slashes};
+use wsgi_core::trusted_proxies::{Applied, ProxyEnv, apply_trusted_headers};
+
+/// The request's subprocess_env, as the trusted-proxy rules change it.
+struct SubprocessEnv<'a, 'r>(&'a Request<'r>);
+
+impl ProxyEnv for SubprocessEnv<'_, '_> {
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        self.0.env(name).map(<[u8]>::to_vec)
+    }
+    fn set(&mut self, name: &str, value: &[u8]) {
+        self.0.set_env(name, value);
+    }
+    fn unset(&mut self, name: &str) {
+        self.0.unset_env(name);
+    }
+}
 
 /// Whether HEAD is shown to the application as GET.
 fn head_becomes_get(request: &Request<'_>, mode: MapHeadToGet) -> bool {
@@ -50,7 +66,17 @@ pub fn build(request: &Request<'_>, keys: &WsgiKeys<'_>) -> CgiEnviron {
     set("mod_wsgi.script_name", &script_name);
     set("mod_wsgi.path_info", &path_info);
 
-    if request.is_https() {
+    // A trusted proxy's scheme header is final: the connection here (from
+    // the proxy) may well be HTTPS while the client's was not.
+    let applied = match &keys.config.trusted_proxy_headers {
+        Some(headers) => apply_trusted_headers(
+            &mut SubprocessEnv(request),
+            headers,
+            keys.config.trusted_proxies.as_deref(),
+        ),
+        None => Applied::default(),
+    };
+    if !applied.scheme && request.is_https() {
         set("HTTPS", b"1");
     }
     set("mod_wsgi.process_group", keys.process_group.as_bytes());

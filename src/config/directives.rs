@@ -10,6 +10,7 @@ use apache_sys as ap;
 use wsgi_core::daemon_options::{Account, DaemonOptions};
 use wsgi_core::directives::DirectiveError;
 use wsgi_core::refuse;
+use wsgi_core::trusted_proxies;
 
 use wsgi_core::directives::{import_script, script_alias, script_file, values};
 
@@ -346,6 +347,43 @@ script_handler!(
     }
 );
 
+script_handler!(
+    trusted_proxy_headers,
+    "WSGITrustedProxyHeaders",
+    |cmd, mconfig, args| {
+        let (variables, unknown) =
+            trusted_proxies::parse_headers("WSGITrustedProxyHeaders", &args)?;
+        for name in unknown {
+            crate::apache::log::server(
+                (*cmd).server,
+                wsgi_core::level::Level::Warning,
+                &crate::apache::log::ours(&format!(
+                    "WSGITrustedProxyHeaders: '{name}' is not a proxy header mod_wsgi knows; \
+                     it has no effect"
+                )),
+            );
+        }
+        dir_config(mconfig)
+            .trusted_proxy_headers
+            .get_or_insert_with(Vec::new)
+            .extend(variables);
+        Ok(())
+    }
+);
+
+script_handler!(
+    trusted_proxies_directive,
+    "WSGITrustedProxies",
+    |_cmd, mconfig, args| {
+        let networks = trusted_proxies::parse_proxies("WSGITrustedProxies", &args)?;
+        dir_config(mconfig)
+            .trusted_proxies
+            .get_or_insert_with(Vec::new)
+            .extend(networks);
+        Ok(())
+    }
+);
+
 macro_rules! take1_handler {
     ($fn_name:ident, $directive:literal, |$cmd:ident, $mconfig:ident, $value:ident| $body:expr) => {
         unsafe extern "C" fn $fn_name(
@@ -595,7 +633,7 @@ take1_handler!(python_eggs, "WSGIPythonEggs", |cmd, _mconfig, value| {
 
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 39]);
+pub struct CommandTable(pub [ap::command_rec; 41]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -727,6 +765,20 @@ pub static COMMANDS: CommandTable = CommandTable([
     take1(c"WSGIAcceptMutex", accept_mutex, ap::RSRC_CONF, c"default|flock|fcntl|sysvsem|posixsem|pthread: accepted, not needed"),
     take1(c"WSGICaseSensitivity", case_sensitivity, ap::RSRC_CONF, c"On|Off: whether script paths differing only in case are different files"),
     take1(c"WSGIPythonEggs", python_eggs, ap::RSRC_CONF, c"directory: PYTHON_EGG_CACHE for embedded interpreters"),
+    raw_args(
+        c"WSGITrustedProxyHeaders",
+        trusted_proxy_headers,
+        std::ptr::null_mut(),
+        ap::OR_FILEINFO,
+        c"header [header...]: proxy headers to honour (X-Forwarded-For, X-Forwarded-Proto, ...)",
+    ),
+    raw_args(
+        c"WSGITrustedProxies",
+        trusted_proxies_directive,
+        std::ptr::null_mut(),
+        ap::OR_FILEINFO,
+        c"address[/mask] [...]: the proxies whose WSGITrustedProxyHeaders are honoured",
+    ),
     raw_args(
         c"WSGIAccessScript",
         access_script,

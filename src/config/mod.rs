@@ -15,6 +15,7 @@ use wsgi_core::directives::import_script::ImportScript;
 use wsgi_core::directives::script_alias::ScriptAlias;
 use wsgi_core::directives::script_file::ScriptFile;
 use wsgi_core::directives::values::MapHeadToGet;
+use wsgi_core::trusted_proxies::IpNet;
 
 /// A WSGIScriptAliasMatch regular expression compiled by httpd
 /// (`ap_pregcomp`), so its syntax is exactly httpd's; it lives in the
@@ -150,6 +151,11 @@ pub struct DirConfig {
     /// WSGIHandlerScript: handler name → script; a section's own entries
     /// replace inherited ones of the same name.
     pub handler_scripts: Vec<(String, ScriptFile)>,
+    /// WSGITrustedProxyHeaders, as CGI variable names (every line of one
+    /// section adds to the list).
+    pub trusted_proxy_headers: Option<Vec<String>>,
+    /// WSGITrustedProxies (every line of one section adds to the list).
+    pub trusted_proxies: Option<Vec<IpNet>>,
 }
 
 impl DirConfig {
@@ -202,6 +208,14 @@ impl DirConfig {
                 }
                 merged
             },
+            trusted_proxy_headers: child
+                .trusted_proxy_headers
+                .clone()
+                .or_else(|| parent.trusted_proxy_headers.clone()),
+            trusted_proxies: child
+                .trusted_proxies
+                .clone()
+                .or_else(|| parent.trusted_proxies.clone()),
         }
     }
 
@@ -229,6 +243,8 @@ pub struct RequestConfig {
     pub script_reloading: bool,
     /// WSGIDispatchScript.
     pub dispatch_script: Option<ScriptFile>,
+    pub trusted_proxy_headers: Option<Vec<String>>,
+    pub trusted_proxies: Option<Vec<IpNet>>,
 }
 
 /// What a matching script alias says about the request, handed from the
@@ -271,6 +287,8 @@ impl RequestConfig {
             map_head_to_get: dir.map_head_to_get.unwrap_or_default(),
             script_reloading: dir.script_reloading.unwrap_or(true),
             dispatch_script: dir.dispatch_script.clone(),
+            trusted_proxy_headers: dir.trusted_proxy_headers.clone(),
+            trusted_proxies: dir.trusted_proxies.clone(),
         }
     }
 }

@@ -9,7 +9,8 @@
 //! - [`environ`]: the CGI environ as plain data;
 //! - [`headers`]: status line and header checks, as PEP 3333 and mod_wsgi
 //!   want them;
-//! - [`level`]: the error-log levels.
+//! - [`level`]: the error-log levels;
+//! - [`trusted_proxies`]: WSGITrustedProxyHeaders / WSGITrustedProxies.
 
 pub mod daemon_options;
 pub mod directives;
@@ -17,3 +18,4 @@ pub mod environ;
 pub mod headers;
 pub mod level;
 pub mod protocol;
+pub mod trusted_proxies;
