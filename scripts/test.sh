@@ -4,7 +4,8 @@
 # www-data) and drive them over HTTP. Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# strace: tests watch for sendfile() (WSGIEnableSendfile).
+scripts/setup.sh strace
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release -- -D warnings

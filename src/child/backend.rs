@@ -24,6 +24,8 @@ pub struct RequestBackend {
     holding: bool,
     /// The response was ended (normally or cut); nothing more may follow.
     ended: bool,
+    /// WSGIEnableSendfile: files may go out with sendfile().
+    sendfile: bool,
 }
 
 impl RequestBackend {
@@ -37,7 +39,14 @@ impl RequestBackend {
             input_ended: false,
             holding: false,
             ended: false,
+            sendfile: false,
         }
+    }
+
+    /// WSGIEnableSendfile On: lets httpd's core output filter send
+    /// `wsgi.file_wrapper` files with sendfile().
+    pub fn enable_sendfile(&mut self, enabled: bool) {
+        self.sendfile = enabled;
     }
 
     fn brigade(&self, slot: *mut ap::apr_bucket_brigade) -> *mut ap::apr_bucket_brigade {
@@ -284,7 +293,12 @@ impl Backend for RequestBackend {
         unsafe {
             let mut file: *mut ap::apr_file_t = std::ptr::null_mut();
             let mut os_fd = fd;
-            ap::apr_os_file_put(&mut file, &mut os_fd, 0, (*self.r).pool);
+            let flags = if self.sendfile {
+                ap::APR_SENDFILE_ENABLED as i32
+            } else {
+                0
+            };
+            ap::apr_os_file_put(&mut file, &mut os_fd, flags, (*self.r).pool);
             ap::apr_brigade_insert_file(
                 bb,
                 file,

@@ -97,8 +97,15 @@ pub fn build(request: &Request<'_>, keys: &WsgiKeys<'_>) -> CgiEnviron {
         set("mod_wsgi.listener_host", host.as_bytes());
         set("mod_wsgi.listener_port", port.to_string().as_bytes());
     }
-    set("mod_wsgi.enable_sendfile", b"0");
-    set("mod_wsgi.ignore_activity", b"0");
+    let flag = |on: bool| if on { &b"1"[..] } else { &b"0"[..] };
+    set(
+        "mod_wsgi.enable_sendfile",
+        flag(keys.config.enable_sendfile),
+    );
+    set(
+        "mod_wsgi.ignore_activity",
+        flag(keys.config.ignore_activity),
+    );
     set(
         "mod_wsgi.request_start",
         request.request_time().to_string().as_bytes(),

@@ -411,6 +411,7 @@ fn run_embedded(
     let config = &accepted.config;
     // SAFETY: the request is live for the whole run.
     let mut backend = unsafe { RequestBackend::new(request.raw()) };
+    backend.enable_sendfile(config.enable_sendfile);
     // SAFETY: as above.
     let logger = unsafe { RequestLogger::new(request.raw()) };
     let run = RunRequest {

@@ -16,6 +16,7 @@ use crate::startup::{
 };
 use crate::wsgi::interpreter::{self, InterpreterSetup};
 use crate::wsgi::log::set_server_log;
+use crate::wsgi::newrelic::AgentSettings;
 use crate::wsgi::python_module::ProcessFacts;
 use wsgi_core::level::Level;
 
@@ -93,6 +94,13 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
             maximum_processes,
             threads_per_process,
         },
+        newrelic: config
+            .newrelic_config_file
+            .clone()
+            .map(|config_file| AgentSettings {
+                config_file,
+                environment: config.newrelic_environment.clone(),
+            }),
     });
     match interpreter::interpreter_for("") {
         Ok(_) => context::record_python(Ok(())),

@@ -121,6 +121,10 @@ pub unsafe fn forward(
         what: &what,
         sent: Instant::now(),
         error: &error,
+        // SAFETY: r is live; its directory configuration is ours.
+        error_override: unsafe { crate::config::access::dir_config(r) }
+            .error_override
+            .unwrap_or(false),
     };
     let mut rejections = 0;
     let mut retries_began: Option<Instant> = None;
@@ -341,6 +345,9 @@ struct Trip<'a> {
     what: &'a str,
     sent: Instant,
     error: &'a dyn Fn(String),
+    /// WSGIErrorOverride: an error status is answered with Apache's own
+    /// error document.
+    error_override: bool,
 }
 
 fn relay(
@@ -424,6 +431,9 @@ fn relay(
                 }
             }
             Frame::ResponseHead(head) => {
+                if trip.error_override && head.status >= 400 {
+                    return discard_for_error_document(stream, head.status);
+                }
                 backend.set_head(&head);
                 started = true;
             }
@@ -509,6 +519,30 @@ fn relay(
                 }
                 return Relay::Done {
                     code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                    reusable: false,
+                };
+            }
+        }
+    }
+}
+
+/// WSGIErrorOverride: the daemon's error response is read and dropped,
+/// and its status handed to Apache, which answers with its own error
+/// document (ErrorDocument), as mod_wsgi does.
+fn discard_for_error_document(stream: &mut FrameStream, status: u16) -> Relay {
+    let code = c_int::from(status);
+    loop {
+        match stream.read_frame() {
+            Ok(Frame::Data(_)) => continue,
+            Ok(Frame::End) => {
+                return Relay::Done {
+                    code,
+                    reusable: true,
+                };
+            }
+            _ => {
+                return Relay::Done {
+                    code,
                     reusable: false,
                 };
             }

@@ -482,6 +482,20 @@ take1_handler!(
     }
 );
 
+/// A per-directory On/Off setting.
+macro_rules! dir_flag {
+    ($fn_name:ident, $directive:literal, $field:ident) => {
+        take1_handler!($fn_name, $directive, |_cmd, mconfig, value| {
+            dir_config(mconfig).$field = Some(values::on_off($directive, &value)?);
+            Ok(())
+        });
+    };
+}
+
+dir_flag!(error_override, "WSGIErrorOverride", error_override);
+dir_flag!(enable_sendfile, "WSGIEnableSendfile", enable_sendfile);
+dir_flag!(ignore_activity, "WSGIIgnoreActivity", ignore_activity);
+
 take1_handler!(
     group_authoritative,
     "WSGIGroupAuthoritative",
@@ -631,9 +645,32 @@ take1_handler!(python_eggs, "WSGIPythonEggs", |cmd, _mconfig, value| {
     Ok(())
 });
 
+take1_handler!(
+    newrelic_config_file,
+    "WSGINewRelicConfigFile",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        if value.is_empty() {
+            return Err("WSGINewRelicConfigFile needs a file".into());
+        }
+        server_config(cmd).newrelic_config_file = Some(std::path::PathBuf::from(value));
+        Ok(())
+    }
+);
+
+take1_handler!(
+    newrelic_environment,
+    "WSGINewRelicEnvironment",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        server_config(cmd).newrelic_environment = Some(value);
+        Ok(())
+    }
+);
+
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 41]);
+pub struct CommandTable(pub [ap::command_rec; 46]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -765,6 +802,36 @@ pub static COMMANDS: CommandTable = CommandTable([
     take1(c"WSGIAcceptMutex", accept_mutex, ap::RSRC_CONF, c"default|flock|fcntl|sysvsem|posixsem|pthread: accepted, not needed"),
     take1(c"WSGICaseSensitivity", case_sensitivity, ap::RSRC_CONF, c"On|Off: whether script paths differing only in case are different files"),
     take1(c"WSGIPythonEggs", python_eggs, ap::RSRC_CONF, c"directory: PYTHON_EGG_CACHE for embedded interpreters"),
+    take1(
+        c"WSGINewRelicConfigFile",
+        newrelic_config_file,
+        ap::RSRC_CONF,
+        c"file: start the New Relic agent with this configuration in Apache's children",
+    ),
+    take1(
+        c"WSGINewRelicEnvironment",
+        newrelic_environment,
+        ap::RSRC_CONF,
+        c"name: the New Relic agent's environment (section of its configuration file)",
+    ),
+    take1(
+        c"WSGIErrorOverride",
+        error_override,
+        ap::OR_FILEINFO,
+        c"On|Off: Apache's ErrorDocument for daemon-mode error responses",
+    ),
+    take1(
+        c"WSGIEnableSendfile",
+        enable_sendfile,
+        ap::OR_FILEINFO,
+        c"On|Off: send wsgi.file_wrapper files with sendfile()",
+    ),
+    take1(
+        c"WSGIIgnoreActivity",
+        ignore_activity,
+        ap::OR_FILEINFO,
+        c"On|Off: requests here do not reset a daemon's inactivity-timeout",
+    ),
     raw_args(
         c"WSGITrustedProxyHeaders",
         trusted_proxy_headers,

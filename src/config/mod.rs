@@ -76,6 +76,10 @@ pub struct ServerConfig {
     pub python_eggs: Option<PathBuf>,
     /// WSGICaseSensitivity (main server only; default On).
     pub case_sensitivity: Option<bool>,
+    /// WSGINewRelicConfigFile and WSGINewRelicEnvironment (main server
+    /// only): the New Relic agent in Apache's children.
+    pub newrelic_config_file: Option<PathBuf>,
+    pub newrelic_environment: Option<String>,
 }
 
 impl ServerConfig {
@@ -118,6 +122,11 @@ impl ServerConfig {
                 .or_else(|| parent.accept_mutex.clone()),
             python_eggs: pick(&child.python_eggs, &parent.python_eggs),
             case_sensitivity: child.case_sensitivity.or(parent.case_sensitivity),
+            newrelic_config_file: pick(&child.newrelic_config_file, &parent.newrelic_config_file),
+            newrelic_environment: child
+                .newrelic_environment
+                .clone()
+                .or_else(|| parent.newrelic_environment.clone()),
         }
     }
 }
@@ -156,6 +165,13 @@ pub struct DirConfig {
     pub trusted_proxy_headers: Option<Vec<String>>,
     /// WSGITrustedProxies (every line of one section adds to the list).
     pub trusted_proxies: Option<Vec<IpNet>>,
+    /// WSGIErrorOverride: Apache's error documents for a daemon's errors.
+    pub error_override: Option<bool>,
+    /// WSGIEnableSendfile: sendfile() for wsgi.file_wrapper (embedded).
+    pub enable_sendfile: Option<bool>,
+    /// WSGIIgnoreActivity: the request does not count for
+    /// inactivity-timeout.
+    pub ignore_activity: Option<bool>,
 }
 
 impl DirConfig {
@@ -216,6 +232,9 @@ impl DirConfig {
                 .trusted_proxies
                 .clone()
                 .or_else(|| parent.trusted_proxies.clone()),
+            error_override: child.error_override.or(parent.error_override),
+            enable_sendfile: child.enable_sendfile.or(parent.enable_sendfile),
+            ignore_activity: child.ignore_activity.or(parent.ignore_activity),
         }
     }
 
@@ -245,6 +264,9 @@ pub struct RequestConfig {
     pub dispatch_script: Option<ScriptFile>,
     pub trusted_proxy_headers: Option<Vec<String>>,
     pub trusted_proxies: Option<Vec<IpNet>>,
+    pub error_override: bool,
+    pub enable_sendfile: bool,
+    pub ignore_activity: bool,
 }
 
 /// What a matching script alias says about the request, handed from the
@@ -289,6 +311,9 @@ impl RequestConfig {
             dispatch_script: dir.dispatch_script.clone(),
             trusted_proxy_headers: dir.trusted_proxy_headers.clone(),
             trusted_proxies: dir.trusted_proxies.clone(),
+            error_override: dir.error_override.unwrap_or(false),
+            enable_sendfile: dir.enable_sendfile.unwrap_or(false),
+            ignore_activity: dir.ignore_activity.unwrap_or(false),
         }
     }
 }

@@ -17,6 +17,9 @@ use wsgi_core::protocol::{Frame, TRANSFER_CHUNK};
 pub struct Activity {
     since: Instant,
     last_ms: AtomicU64,
+    /// Whether anything counted yet: until then no idle countdown runs,
+    /// as in mod_wsgi.
+    touched: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
@@ -24,12 +27,19 @@ impl Activity {
         Activity {
             since: Instant::now(),
             last_ms: AtomicU64::new(0),
+            touched: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
     pub fn touch(&self) {
         self.last_ms
             .store(self.since.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.touched.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether any request activity has been counted.
+    pub fn ever_touched(&self) -> bool {
+        self.touched.load(Ordering::Relaxed)
     }
 
     pub fn idle_for(&self) -> std::time::Duration {
@@ -46,7 +56,8 @@ impl Default for Activity {
 
 pub struct SocketBackend<'a> {
     stream: &'a mut FrameStream,
-    activity: &'a Activity,
+    /// None for a request under WSGIIgnoreActivity On.
+    activity: Option<&'a Activity>,
     /// A `Cut` was sent or the connection failed: nothing more may follow.
     pub broken: bool,
     /// The request's `Go` was read: it started here.
@@ -69,7 +80,7 @@ pub fn read_go(stream: &mut FrameStream, wait: bool) -> Result<bool, StreamError
 }
 
 impl<'a> SocketBackend<'a> {
-    pub fn new(stream: &'a mut FrameStream, activity: &'a Activity) -> SocketBackend<'a> {
+    pub fn new(stream: &'a mut FrameStream, activity: Option<&'a Activity>) -> SocketBackend<'a> {
         SocketBackend {
             stream,
             activity,
@@ -90,13 +101,19 @@ impl<'a> SocketBackend<'a> {
         !self.broken
     }
 
+    fn touch(&self) {
+        if let Some(activity) = self.activity {
+            activity.touch();
+        }
+    }
+
     fn send_chunks(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         for chunk in data.chunks(TRANSFER_CHUNK) {
             if let Err(e) = self.stream.write_chunk(chunk, false) {
                 self.broken = true;
                 return Err(ClientGone(format!("connection to the Apache child: {e}")));
             }
-            self.activity.touch();
+            self.touch();
         }
         Ok(())
     }
@@ -128,7 +145,7 @@ impl Backend for SocketBackend<'_> {
             .stream
             .read_frame()
             .map_err(|e| ReadError(format!("connection to the Apache child: {e}")))?;
-        self.activity.touch();
+        self.touch();
         match frame {
             Frame::Body(data) if data.len() <= wanted => Ok(buf.push(&data)),
             Frame::BodyError(message) => Err(ReadError(message)),
@@ -163,7 +180,7 @@ impl Backend for SocketBackend<'_> {
     fn hold_last_body(&mut self, data: &[u8]) -> Result<(), ClientGone> {
         // Sent with the `End` that follows, in one write.
         self.stream.queue_chunk(data);
-        self.activity.touch();
+        self.touch();
         Ok(())
     }
 

@@ -18,6 +18,7 @@ use crate::groups::secret::Secret;
 use crate::groups::{self, DaemonGroup};
 use crate::wsgi::environ::ServerFacts;
 use crate::wsgi::interpreter::{self, InterpreterSetup};
+use crate::wsgi::newrelic::AgentSettings;
 use crate::wsgi::python_module::ProcessFacts;
 use crate::{context, startup};
 use wsgi_core::level::Level;
@@ -323,6 +324,13 @@ unsafe fn setup_and_serve(
             maximum_processes: options.processes,
             threads_per_process: options.threads,
         },
+        newrelic: options
+            .newrelic_config_file
+            .clone()
+            .map(|config_file| AgentSettings {
+                config_file,
+                environment: options.newrelic_environment.clone(),
+            }),
     });
     interpreter::interpreter_for("")?;
     // SAFETY: main_server is the live main server.

@@ -85,11 +85,18 @@ impl Active {
 }
 
 /// A request a thread served.
+/// WSGIIgnoreActivity On for the request.
+fn ignores_activity(vars: &wsgi_core::environ::CgiEnviron) -> bool {
+    vars.get("mod_wsgi.ignore_activity") == Some(b"1")
+}
+
 struct Served {
     /// Its entry in `State::active`.
     id: u64,
     /// The connection is still in step and can take another request.
     usable: bool,
+    /// The request counts as activity (not under WSGIIgnoreActivity On).
+    counts_as_activity: bool,
 }
 
 struct State {
@@ -101,8 +108,6 @@ struct State {
     /// request may not have been read yet): the process may not exit under
     /// them.
     in_flight: usize,
-    /// Requests finished (inactivity-timeout only applies once there was one).
-    completed: u64,
 }
 
 /// Signals to the accept loop, set from signal handlers.
@@ -232,7 +237,6 @@ impl Server {
                 next_id: 0,
                 accepted: 0,
                 in_flight: 0,
-                completed: 0,
             }),
             stopping: AtomicBool::new(false),
             changed: Condvar::new(),
@@ -724,12 +728,16 @@ impl Server {
             board.leave(self.number);
         }
         self.recycle_after_memory_error();
-        self.activity.touch();
+        if served
+            .as_ref()
+            .is_none_or(|served| served.counts_as_activity)
+        {
+            self.activity.touch();
+        }
         let mut state = self.state();
         state.in_flight = state.in_flight.saturating_sub(1);
         if let Some(served) = &served {
             state.active.remove(&served.id);
-            state.completed += 1;
         }
         let running = state.phase == Phase::Running;
         if matches!(state.phase, Phase::Graceful { .. }) && state.in_flight == 0 {
@@ -822,6 +830,7 @@ impl Server {
         Some(Served {
             id,
             usable: usable && stream.pending() == 0,
+            counts_as_activity: !ignores_activity(&head.vars),
         })
     }
 
@@ -856,7 +865,8 @@ impl Server {
             server: self.group.server.0,
             remote,
         };
-        let mut backend = SocketBackend::new(stream, &self.activity);
+        let activity = (!ignores_activity(cgi)).then_some(&self.activity);
+        let mut backend = SocketBackend::new(stream, activity);
         let request = RunRequest {
             script: &script,
             cgi,
@@ -994,10 +1004,11 @@ impl Server {
                 }
             }
             // Idle means no request running and none received for the
-            // timeout, once the process has served at least one.
+            // timeout, once a request counted as activity (requests under
+            // WSGIIgnoreActivity On never start the countdown nor reset it).
             if let Some(limit) = options.inactivity_timeout
                 && state.in_flight == 0
-                && state.completed > 0
+                && self.activity.ever_touched()
                 && self.activity.idle_for() > limit
             {
                 self.note(StopReason::InactivityTimeout);

@@ -88,7 +88,10 @@ pub fn dispatch(
         });
         match app {
             Ok(None) => Completion::RestartRequired,
-            Ok(Some(Some(app))) => run_application(py, types, &app, request, backend, log),
+            Ok(Some(Some(app))) => {
+                let app = super::newrelic::wrap(py, &interpreter.newrelic, app, log);
+                run_application(py, types, &app, request, backend, log)
+            }
             Ok(Some(None)) => {
                 log.log(
                     Level::Error,

@@ -20,6 +20,7 @@ use python_embed::threads::{
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::log::new_log;
+use super::newrelic::{AgentSettings, AgentWrapper, start_agent};
 use super::python_module::{self, ProcessFacts};
 use super::restrict::{new_restricted, restrict_signal};
 use super::types::WsgiTypes;
@@ -36,6 +37,8 @@ pub struct InterpreterSetup {
     pub restrict_stdin: bool,
     pub restrict_signal: bool,
     pub facts: ProcessFacts,
+    /// WSGINewRelicConfigFile (or newrelic-config-file=).
+    pub newrelic: Option<AgentSettings>,
 }
 
 /// A prepared interpreter for one application group.
@@ -43,6 +46,8 @@ pub struct WsgiInterpreter {
     pub interpreter: Interpreter,
     pub group: String,
     pub types: WsgiTypes,
+    /// The New Relic agent's application wrapper, when it runs here.
+    pub newrelic: AgentWrapper,
 }
 
 static SETUP: Mutex<Option<Arc<InterpreterSetup>>> = Mutex::new(None);
@@ -122,8 +127,14 @@ pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, InterpreterE
             )])
         })?
     };
-    let types = with_interpreter(interpreter, |py| match prepare(py, group, &setup) {
-        Ok(types) => Ok(types),
+    let prepared = with_interpreter(interpreter, |py| match prepare(py, group, &setup) {
+        Ok(types) => {
+            let newrelic = match &setup.newrelic {
+                Some(settings) => start_agent(py, settings, group),
+                None => AgentWrapper::none(),
+            };
+            Ok((types, newrelic))
+        }
         Err(Raised { .. }) => {
             let mut lines = vec![format!(
                 "Cannot prepare the Python interpreter for application group '{group}':"
@@ -132,10 +143,12 @@ pub fn interpreter_for(group: &str) -> Result<Arc<WsgiInterpreter>, InterpreterE
             Err(InterpreterError::new(lines))
         }
     })?;
+    let (types, newrelic) = prepared;
     let prepared = Arc::new(WsgiInterpreter {
         interpreter,
         group: group.to_string(),
         types,
+        newrelic,
     });
     INTERPRETERS
         .write()

@@ -16,6 +16,7 @@ pub mod input;
 pub mod interpreter;
 pub mod log;
 pub mod names;
+pub mod newrelic;
 pub mod python_module;
 pub mod restrict;
 pub mod run;

@@ -53,6 +53,10 @@ pub struct DaemonOptions {
     pub python_home: Option<PathBuf>,
     pub python_path: Vec<PathBuf>,
     pub python_eggs: Option<PathBuf>,
+    /// newrelic-config-file= and newrelic-environment=: the New Relic
+    /// agent's settings for this group's interpreters.
+    pub newrelic_config_file: Option<PathBuf>,
+    pub newrelic_environment: Option<String>,
     pub display_name: Option<String>,
     pub lang: Option<String>,
     pub locale: Option<String>,
@@ -111,6 +115,8 @@ impl DaemonOptions {
             python_home: None,
             python_path: Vec::new(),
             python_eggs: None,
+            newrelic_config_file: None,
+            newrelic_environment: None,
             display_name: None,
             lang: None,
             locale: None,
@@ -339,9 +345,8 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, DirectiveErro
             "server-metrics" => {
                 o.server_metrics = values::on_off(&format!("{d} server-metrics="), v)?
             }
-            // Accepted for compatibility; the New Relic agent is not
-            // integrated.
-            "newrelic-config-file" | "newrelic-environment" => {}
+            "newrelic-config-file" => o.newrelic_config_file = Some(PathBuf::from(v)),
+            "newrelic-environment" => o.newrelic_environment = Some(v.to_string()),
             _ => return Err(crate::refuse!("{d}: unknown option '{option}'")),
         }
     }
