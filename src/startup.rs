@@ -8,7 +8,7 @@ use std::path::Path;
 use apache_sys as ap;
 use python_embed::raised::take_traceback_lines;
 use python_embed::threads::with_interpreter;
-use python_embed::{HashSeed, PythonSettings, lifecycle};
+use python_embed::{HashSeed, PyResultExt, PythonSettings, lifecycle};
 
 use crate::apache::log;
 use crate::config::ServerConfig;
@@ -110,7 +110,21 @@ pub unsafe fn startup_scripts(main: *mut ap::server_rec, process_group: &str) ->
     scripts
 }
 
+/// How an import script's SystemExit reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemExitIs {
+    /// A failure, logged (an ordinary import script).
+    Failure,
+    /// The script's way to end (a `threads=0` service script, stopped by
+    /// a signal), not logged.
+    TheEnd,
+}
+
 pub fn import_script(script: &ImportScript) {
+    import_script_with(script, SystemExitIs::Failure)
+}
+
+pub fn import_script_with(script: &ImportScript, system_exit: SystemExitIs) {
     let target = match interpreter::interpreter_for(&script.application_group) {
         Ok(target) => target,
         Err(failure) => return log_lines(&failure.lines),
@@ -131,6 +145,12 @@ pub fn import_script(script: &ImportScript) {
         )
         .is_err()
         {
+            if system_exit == SystemExitIs::TheEnd
+                && python_embed::raised::exception_matches::<pyo3::exceptions::PySystemExit>(py)
+            {
+                python_embed::raised::clear(py);
+                return;
+            }
             let mut lines = vec![format!(
                 "Failed to import WSGI script '{}' into application group '{}'.",
                 script.path, script.application_group
@@ -166,4 +186,28 @@ pub fn finalize_bounded(seconds: u32) {
     interpreter::forget_all();
     lifecycle::finalize();
     nix::unistd::alarm::cancel();
+}
+
+/// Makes SIGTERM, SIGINT and SIGHUP raise `SystemExit` in the main
+/// thread's Python code, so that a `threads=0` service script that never
+/// returns ends when the process is told to stop (mod_wsgi's behaviour).
+/// The handlers are installed through `_signal`, below WSGIRestrictSignal's
+/// interception of `signal.signal`; a script may still install its own.
+pub fn stop_signals_raise_system_exit() {
+    let Ok(main) = interpreter::interpreter_for("") else {
+        return;
+    };
+    with_interpreter(main.interpreter, |py| {
+        let code = c"import _signal\n\
+def _mod_wsgi_stop(signum, frame):\n    raise SystemExit(0)\n\
+for _number in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):\n    \
+_signal.signal(_number, _mod_wsgi_stop)\n";
+        let namespace = pyo3::types::PyDict::new(py);
+        if py.run(code, Some(&namespace), None).raised(py).is_err() {
+            let mut lines =
+                vec!["Cannot install the stop signals of a service process:".to_string()];
+            lines.extend(take_traceback_lines(py));
+            log_lines(&lines);
+        }
+    });
 }

@@ -3,6 +3,7 @@
 //! with plain Rust values.
 
 pub mod auth_environ;
+pub mod client_timeout;
 pub mod log;
 pub mod module_record;
 pub mod pool;

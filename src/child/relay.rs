@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use apache_sys as ap;
 
+use crate::apache::client_timeout::ClientTimeout;
 use crate::apache::log;
 use crate::child::backend::RequestBackend;
 use crate::child::lost_request::{self, Lost};
@@ -24,7 +25,7 @@ use crate::groups::socket::{FrameStream, StreamError, connect_once, retry_pause,
 use crate::wsgi::backend::{Backend, Filling};
 use wsgi_core::environ::CgiEnviron;
 use wsgi_core::level::Level;
-use wsgi_core::protocol::{Frame, RequestHead, TRANSFER_CHUNK};
+use wsgi_core::protocol::{Frame, RequestHead, ResponseHead, TRANSFER_CHUNK};
 
 /// How many times a request is offered again after a daemon process
 /// rejected it or closed the connection without starting it (it was
@@ -116,6 +117,14 @@ pub unsafe fn forward(
     // SAFETY: r is live.
     let expected = unsafe { body_length(r) };
     let mut body = RequestBody::prefetch(&mut backend, expected, group.options.body_buffer_size);
+    // response-socket-timeout (default: socket-timeout): how long a write
+    // to the client may block while the response is relayed.
+    let _client_timeout = group
+        .options
+        .response_socket_timeout
+        .or(group.options.socket_timeout)
+        // SAFETY: r is live for the whole exchange, longer than the guard.
+        .and_then(|timeout| unsafe { ClientTimeout::set(r, timeout) });
     let trip = Trip {
         group,
         what: &what,
@@ -125,6 +134,7 @@ pub unsafe fn forward(
         error_override: unsafe { crate::config::access::dir_config(r) }
             .error_override
             .unwrap_or(false),
+        r,
     };
     let mut rejections = 0;
     let mut retries_began: Option<Instant> = None;
@@ -348,6 +358,8 @@ struct Trip<'a> {
     /// WSGIErrorOverride: an error status is answered with Apache's own
     /// error document.
     error_override: bool,
+    /// The request, for log lines.
+    r: *mut ap::request_rec,
 }
 
 fn relay(
@@ -431,13 +443,20 @@ fn relay(
                 }
             }
             Frame::ResponseHead(head) => {
+                if let Some(refused) = oversized_header(&head, group) {
+                    error(refused);
+                    return Relay::Done {
+                        code: status(ap::HTTP_INTERNAL_SERVER_ERROR),
+                        reusable: false,
+                    };
+                }
                 if trip.error_override && head.status >= 400 {
                     return discard_for_error_document(stream, head.status);
                 }
                 backend.set_head(&head);
                 started = true;
             }
-            Frame::Data(data) => {
+            Frame::Data(mut data) => {
                 if !started {
                     error(format!(
                         "Daemon process '{}' sent data before a response head",
@@ -448,9 +467,16 @@ fn relay(
                         reusable: false,
                     };
                 }
-                // When the end of the response came with the data, both go
+                // Data already here is gathered, up to response-buffer-size,
+                // and passed on in one go (mod_wsgi flushes when it would
+                // wait for the daemon, or when that much is buffered). When
+                // the end of the response came with the data, both go
                 // through Apache's output filters in one pass.
-                if stream.frame_ready() {
+                let limit = match group.options.response_buffer_size {
+                    0 => 65536,
+                    size => size as usize,
+                };
+                while stream.frame_ready() {
                     match stream.read_frame() {
                         Ok(Frame::End) => {
                             let sent = backend.send_final_body(&data).is_ok();
@@ -459,13 +485,29 @@ fn relay(
                                 reusable: sent,
                             };
                         }
-                        Ok(frame) => next = Some(frame),
+                        Ok(Frame::Data(more)) if data.len() + more.len() <= limit => {
+                            data.extend_from_slice(&more);
+                        }
+                        Ok(frame) => {
+                            next = Some(frame);
+                            break;
+                        }
                         // Reported when the next read fails the same way.
-                        Err(_) => {}
+                        Err(_) => break,
                     }
                 }
-                if backend.send_body(&data).is_err() {
-                    // The client left: closing the connection tells the daemon.
+                if let Err(gone) = backend.send_body(&data) {
+                    // The client left (or stopped reading past
+                    // response-socket-timeout): closing the connection
+                    // tells the daemon.
+                    // SAFETY: r is live for the whole exchange.
+                    unsafe {
+                        log::request(
+                            trip.r,
+                            Level::Info,
+                            &log::ours(&format!("Failed to proxy response to client: {}", gone.0)),
+                        )
+                    };
                     return Relay::Done {
                         code: ok,
                         reusable: false,
@@ -548,4 +590,22 @@ fn discard_for_error_document(stream: &mut FrameStream, status: u16) -> Relay {
             }
         }
     }
+}
+
+/// header-buffer-size: the longest response header (name and value) a
+/// daemon's application may send, as mod_wsgi's buffer for reading them.
+fn oversized_header(head: &ResponseHead, group: &DaemonGroup) -> Option<String> {
+    let limit = group.options.header_buffer_size as usize;
+    head.headers
+        .iter()
+        .find(|(name, value)| name.len() + value.len() + 2 > limit)
+        .map(|(name, value)| {
+            format!(
+                "Response header '{}' from daemon process '{}' is {} bytes, more than \
+                 header-buffer-size={limit}",
+                String::from_utf8_lossy(name),
+                group.name(),
+                name.len() + value.len() + 2
+            )
+        })
 }

@@ -97,6 +97,38 @@ pub unsafe fn daemon_main(
     unsafe { libc::_exit(code) }
 }
 
+/// mod_wsgi's `threads=0` mode: the process runs its import scripts in its
+/// main thread (a never-ending task, say) and takes no requests; a stop
+/// signal raises SystemExit in them; when they are done the process exits
+/// and the parent starts another.
+fn run_service(
+    group: &DaemonGroup,
+    scripts: &[wsgi_core::directives::import_script::ImportScript],
+    destroy_interpreter: bool,
+) -> Result<(), StartError> {
+    log::server(
+        group.server.0,
+        Level::Info,
+        &log::ours(&format!(
+            "Daemon process '{}' has threads=0: running its import scripts as a service.",
+            group.name()
+        )),
+    );
+    startup::stop_signals_raise_system_exit();
+    for script in scripts {
+        startup::import_script_with(script, startup::SystemExitIs::TheEnd);
+    }
+    log::server(
+        group.server.0,
+        Level::Info,
+        &log::ours(&format!("Stopping process '{}'.", group.name())),
+    );
+    if destroy_interpreter {
+        startup::finalize_bounded(group.options.shutdown_timeout.as_secs().clamp(1, 3600) as u32);
+    }
+    Ok(())
+}
+
 /// The signals whose default action ends the process and that the daemon
 /// does not handle otherwise (a crash in a C extension, an abort, a
 /// resource limit, a stray kill): recorded on the board before the process
@@ -334,7 +366,11 @@ unsafe fn setup_and_serve(
     });
     interpreter::interpreter_for("")?;
     // SAFETY: main_server is the live main server.
-    for script in unsafe { startup::startup_scripts(main_server, group.name()) } {
+    let scripts = unsafe { startup::startup_scripts(main_server, group.name()) };
+    if options.threads == 0 {
+        return run_service(group, &scripts, config.destroy_interpreter.unwrap_or(true));
+    }
+    for script in scripts {
         startup::import_script(&script);
     }
     let apache_uid = match &options.socket_user {
