@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use apache_sys as ap;
+use pyo3::prelude::*;
 use python_embed::raised::take_traceback_lines;
 use python_embed::threads::with_interpreter;
 use python_embed::{HashSeed, PyResultExt, PythonSettings, lifecycle};
@@ -208,6 +209,36 @@ _signal.signal(_number, _mod_wsgi_stop)\n";
                 vec!["Cannot install the stop signals of a service process:".to_string()];
             lines.extend(take_traceback_lines(py));
             log_lines(&lines);
+        }
+    });
+}
+
+/// WSGISwitchInterval / switch-interval=: `sys.setswitchinterval()` once,
+/// process-wide.
+pub fn set_switch_interval(interval: std::time::Duration) {
+    let Ok(main) = interpreter::interpreter_for("") else {
+        return;
+    };
+    with_interpreter(main.interpreter, |py| {
+        let set = py
+            .import("sys")
+            .and_then(|sys| sys.getattr("setswitchinterval"))
+            .and_then(|set| set.call1((interval.as_secs_f64(),)))
+            .raised(py);
+        match set {
+            Ok(_) => log::server(
+                std::ptr::null(),
+                Level::Info,
+                &log::ours(&format!(
+                    "Python switch interval set to {} seconds.",
+                    interval.as_secs_f64()
+                )),
+            ),
+            Err(_) => {
+                let mut lines = vec!["Cannot set the Python switch interval:".to_string()];
+                lines.extend(take_traceback_lines(py));
+                log_lines(&lines);
+            }
         }
     });
 }

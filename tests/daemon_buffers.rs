@@ -64,10 +64,11 @@ def application(environ, start_response):
 
 /// response-buffer-size: data the daemon already sent is gathered up to
 /// the buffer's size, but a pause in the application still sends what
-/// came before it at once (as mod_wsgi flushes when it would wait).
+/// came before it at once (as mod_wsgi flushes when it would wait), or
+/// after response-flush-delay= milliseconds (mod_wsgi 6).
 #[test]
 fn response_buffer_size_gathers_without_holding_back() {
-    for size in ["65536", "1048576"] {
+    for size in ["65536", "1048576 response-flush-delay=20"] {
         let apache = SiteBuilder::new(Mpm::Event, Mode::Daemon)
             .daemon_option(&format!("response-buffer-size={size}"))
             .mount("/stream", "stream.wsgi", STREAM_APP, "")

@@ -211,7 +211,33 @@ fn pass_apache_request_in_embedded_mode(mpm: Mpm, mode: Mode) {
     assert_eq!(apache.get("/off").text(), "<absent>");
 }
 
+const SWITCH_REPORT: &str = r#"import sys
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(sys.getswitchinterval()).encode()]
+"#;
+
+/// WSGISwitchInterval (Apache's children) and switch-interval= (daemon
+/// processes), from mod_wsgi 6, set Python's switch interval.
+fn switch_interval_sets_python_switch_interval(mpm: Mpm, mode: Mode) {
+    let apache = SiteBuilder::new(mpm, mode)
+        .mount("/switch", "switch.wsgi", SWITCH_REPORT, "")
+        .conf("WSGISwitchInterval 0.002\n")
+        .daemon_option("switch-interval=0.003")
+        .start();
+    let expected = match mode {
+        Mode::Embedded => "0.002",
+        Mode::Daemon => "0.003",
+    };
+    let response = apache.get("/switch");
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.text(), expected);
+    assert!(apache.error_log().contains("Python switch interval set to"));
+}
+
 wsgi_tests!(
+    switch_interval_sets_python_switch_interval,
     pass_apache_request_in_embedded_mode,
     case_sensitivity_decides_module_names,
     destroy_interpreter_off_skips_teardown,
@@ -238,6 +264,42 @@ fn accepted_switches_start_apache() {
     assert_eq!(apache.get("/hello").text(), "Hello World!\n");
 }
 
+/// What mod_wsgi 6.0.5's express writes, and 6.x switches this Python
+/// cannot honour when Off, start Apache.
+#[test]
+fn mod_wsgi_6_switches_are_accepted() {
+    let apache = SiteBuilder::new(Mpm::Event, Mode::Daemon)
+        .mount("/hello", "hello.wsgi", HELLO, "")
+        .daemon_option("response-flush-delay=5 switch-interval=0.005 eviction-timeout=2")
+        .conf(
+            "WSGISlowRequests 2.0\n\
+             WSGITelemetryService unix:/tmp/mod_wsgi-rs-nowhere.sock interval=5\n\
+             WSGITelemetryOptions +CaptureUserAgent\n\
+             WSGITelemetryOptions None\n\
+             WSGIPerInterpreterGIL Off\n\
+             WSGIFreeThreading Off\n",
+        )
+        .start();
+    assert_eq!(apache.get("/hello").text(), "Hello World!\n");
+}
+
+/// A 6.x switch that needs a newer Python stops Apache saying which.
+#[test]
+fn mod_wsgi_6_switches_needing_newer_python_are_refused() {
+    for (conf, needle) in [
+        (
+            "WSGIPerInterpreterGIL On",
+            "needs a Python 3.12 or later; this module runs Python 3.11",
+        ),
+        (
+            "WSGIFreeThreading On",
+            "needs a free-threaded Python 3.13 or later; this module runs Python 3.11",
+        ),
+    ] {
+        assert_refused(conf, needle);
+    }
+}
+
 #[test]
 fn bad_values_and_places_stop_apache_naming_the_directive() {
     for (conf, directive) in [
@@ -260,6 +322,24 @@ fn bad_values_and_places_stop_apache_naming_the_directive() {
         (
             "<Location /x>\nWSGIServerMetrics On\n</Location>",
             "WSGIServerMetrics",
+        ),
+        ("WSGISwitchInterval 0", "WSGISwitchInterval"),
+        ("WSGISwitchInterval fast", "WSGISwitchInterval"),
+        ("WSGISlowRequests -1", "WSGISlowRequests"),
+        ("WSGITelemetryService tcp:1.2.3.4", "WSGITelemetryService"),
+        ("WSGITelemetryOptions +Everything", "WSGITelemetryOptions"),
+        ("WSGIPerInterpreterGIL maybe", "WSGIPerInterpreterGIL"),
+        (
+            "WSGIDaemonProcess g switch-interval=soon",
+            "switch-interval",
+        ),
+        (
+            "WSGIDaemonProcess g response-flush-delay=-5",
+            "response-flush-delay",
+        ),
+        (
+            "<VirtualHost *:80>\nWSGISwitchInterval 0.01\n</VirtualHost>",
+            "WSGISwitchInterval",
         ),
     ] {
         assert_refused(conf, directive);

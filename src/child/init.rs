@@ -103,7 +103,12 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
             }),
     });
     match interpreter::interpreter_for("") {
-        Ok(_) => context::record_python(Ok(())),
+        Ok(_) => {
+            context::record_python(Ok(()));
+            if let Some(interval) = config.switch_interval {
+                crate::startup::set_switch_interval(interval);
+            }
+        }
         Err(failure) => {
             log_lines(&failure.lines);
             context::record_python(Err(PythonUnavailable(failure.to_string())));

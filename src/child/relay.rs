@@ -476,7 +476,12 @@ fn relay(
                     0 => 65536,
                     size => size as usize,
                 };
-                while stream.frame_ready() {
+                // response-flush-delay: a little patience for more data, so
+                // that pacing filters (mod_ratelimit) see full blocks.
+                let delay = group.options.response_flush_delay;
+                while stream.frame_ready()
+                    || (!delay.is_zero() && data.len() < limit && stream.frame_within(delay))
+                {
                     match stream.read_frame() {
                         Ok(Frame::End) => {
                             let sent = backend.send_final_body(&data).is_ok();

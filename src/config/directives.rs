@@ -12,7 +12,7 @@ use wsgi_core::directives::DirectiveError;
 use wsgi_core::refuse;
 use wsgi_core::trusted_proxies;
 
-use wsgi_core::directives::{import_script, script_alias, script_file, values};
+use wsgi_core::directives::{import_script, newer, script_alias, script_file, values};
 
 use super::access::server_config_mut;
 use super::{AliasEntry, CompiledRegex, DirConfig, ServerConfig};
@@ -668,9 +668,100 @@ take1_handler!(
     }
 );
 
+take1_handler!(
+    switch_interval,
+    "WSGISwitchInterval",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        server_config(cmd).switch_interval =
+            Some(newer::switch_interval("WSGISwitchInterval", &value)?);
+        Ok(())
+    }
+);
+
+take1_handler!(slow_requests, "WSGISlowRequests", |cmd, _mconfig, value| {
+    global_only(cmd)?;
+    server_config(cmd).slow_requests = Some(newer::slow_requests("WSGISlowRequests", &value)?);
+    Ok(())
+});
+
+script_handler!(
+    telemetry_service,
+    "WSGITelemetryService",
+    |cmd, _mconfig, args| {
+        global_only(cmd)?;
+        let service = newer::telemetry_service("WSGITelemetryService", &args)?;
+        crate::apache::log::server(
+            (*cmd).server,
+            wsgi_core::level::Level::Warning,
+            &crate::apache::log::ours(&format!(
+                "WSGITelemetryService: this module has no telemetry reporter; nothing is \
+                 sent to {}",
+                service.socket
+            )),
+        );
+        server_config(cmd).telemetry_service = Some(service);
+        Ok(())
+    }
+);
+
+script_handler!(
+    telemetry_options,
+    "WSGITelemetryOptions",
+    |cmd, _mconfig, args| {
+        global_only(cmd)?;
+        let config = server_config(cmd);
+        let flags = std::mem::take(&mut config.telemetry_options);
+        config.telemetry_options = newer::telemetry_options("WSGITelemetryOptions", &args, flags)?;
+        Ok(())
+    }
+);
+
+/// A mod_wsgi 6 switch the Python this module runs may not support: Off
+/// is accepted; On stops Apache naming the Python it needs.
+fn needs_newer_python(
+    directive: &str,
+    value: &str,
+    need: (u32, u32),
+    what: &str,
+) -> Result<(), DirectiveError> {
+    if !values::on_off(directive, value)? {
+        return Ok(());
+    }
+    let have = crate::build_info::PYTHON_VERSION;
+    if !newer::python_at_least(have, need) {
+        return Err(refuse!(
+            "{directive} On needs {what} Python {}.{} or later; this module runs Python {have}",
+            need.0,
+            need.1
+        ));
+    }
+    Err(refuse!(
+        "{directive} On is not supported by this module yet (Python {have})"
+    ))
+}
+
+take1_handler!(
+    per_interpreter_gil,
+    "WSGIPerInterpreterGIL",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        needs_newer_python("WSGIPerInterpreterGIL", &value, (3, 12), "a")
+    }
+);
+
+take1_handler!(
+    free_threading,
+    "WSGIFreeThreading",
+    |cmd, _mconfig, value| {
+        global_only(cmd)?;
+        needs_newer_python("WSGIFreeThreading", &value, (3, 13), "a free-threaded")
+    }
+);
+
 /// The table handed to httpd in the module structure.
 #[repr(transparent)]
-pub struct CommandTable(pub [ap::command_rec; 46]);
+pub struct CommandTable(pub [ap::command_rec; 52]);
 
 // SAFETY: the table is immutable and only holds pointers to 'static data
 // and functions.
@@ -802,6 +893,44 @@ pub static COMMANDS: CommandTable = CommandTable([
     take1(c"WSGIAcceptMutex", accept_mutex, ap::RSRC_CONF, c"default|flock|fcntl|sysvsem|posixsem|pthread: accepted, not needed"),
     take1(c"WSGICaseSensitivity", case_sensitivity, ap::RSRC_CONF, c"On|Off: whether script paths differing only in case are different files"),
     take1(c"WSGIPythonEggs", python_eggs, ap::RSRC_CONF, c"directory: PYTHON_EGG_CACHE for embedded interpreters"),
+    take1(
+        c"WSGISwitchInterval",
+        switch_interval,
+        ap::RSRC_CONF,
+        c"seconds: sys.setswitchinterval() in Apache's children (mod_wsgi 6)",
+    ),
+    take1(
+        c"WSGISlowRequests",
+        slow_requests,
+        ap::RSRC_CONF,
+        c"seconds: slow-request telemetry threshold (mod_wsgi 6; no telemetry here)",
+    ),
+    raw_args(
+        c"WSGITelemetryService",
+        telemetry_service,
+        std::ptr::null_mut(),
+        ap::RSRC_CONF,
+        c"unix:/path [interval=S]: telemetry ingester (mod_wsgi 6; no telemetry here)",
+    ),
+    raw_args(
+        c"WSGITelemetryOptions",
+        telemetry_options,
+        std::ptr::null_mut(),
+        ap::RSRC_CONF,
+        c"+Flag -Flag | None | All: telemetry captures (mod_wsgi 6; no telemetry here)",
+    ),
+    take1(
+        c"WSGIPerInterpreterGIL",
+        per_interpreter_gil,
+        ap::RSRC_CONF,
+        c"On|Off: a GIL per sub-interpreter (mod_wsgi 6; needs Python 3.12)",
+    ),
+    take1(
+        c"WSGIFreeThreading",
+        free_threading,
+        ap::RSRC_CONF,
+        c"On|Off: run Python without the GIL (mod_wsgi 6; needs free-threaded Python 3.13)",
+    ),
     take1(
         c"WSGINewRelicConfigFile",
         newrelic_config_file,

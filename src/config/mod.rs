@@ -80,6 +80,14 @@ pub struct ServerConfig {
     /// only): the New Relic agent in Apache's children.
     pub newrelic_config_file: Option<PathBuf>,
     pub newrelic_environment: Option<String>,
+    /// WSGISwitchInterval (mod_wsgi 6; main server only).
+    pub switch_interval: Option<std::time::Duration>,
+    /// WSGISlowRequests, WSGITelemetryService, WSGITelemetryOptions
+    /// (mod_wsgi 6; main server only): recorded, there is no telemetry
+    /// reporter.
+    pub slow_requests: Option<std::time::Duration>,
+    pub telemetry_service: Option<wsgi_core::directives::newer::TelemetryService>,
+    pub telemetry_options: Vec<String>,
 }
 
 impl ServerConfig {
@@ -127,6 +135,17 @@ impl ServerConfig {
                 .newrelic_environment
                 .clone()
                 .or_else(|| parent.newrelic_environment.clone()),
+            switch_interval: child.switch_interval.or(parent.switch_interval),
+            slow_requests: child.slow_requests.or(parent.slow_requests),
+            telemetry_service: child
+                .telemetry_service
+                .clone()
+                .or_else(|| parent.telemetry_service.clone()),
+            telemetry_options: if child.telemetry_options.is_empty() {
+                parent.telemetry_options.clone()
+            } else {
+                child.telemetry_options.clone()
+            },
         }
     }
 }

@@ -365,6 +365,9 @@ unsafe fn setup_and_serve(
             }),
     });
     interpreter::interpreter_for("")?;
+    if let Some(interval) = options.switch_interval {
+        startup::set_switch_interval(interval);
+    }
     // SAFETY: main_server is the live main server.
     let scripts = unsafe { startup::startup_scripts(main_server, group.name()) };
     if options.threads == 0 {

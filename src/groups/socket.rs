@@ -190,6 +190,50 @@ impl FrameStream {
         self.decoder.has_frame()
     }
 
+    /// Whether a whole frame is here, or arrives within `delay` (what
+    /// arrives meanwhile is kept for the next read). A closed or failing
+    /// socket counts as ready: reading the frame reports it.
+    pub fn frame_within(&mut self, delay: std::time::Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::{AsFd, AsRawFd};
+        let until = std::time::Instant::now() + delay;
+        loop {
+            if self.frame_ready() {
+                return true;
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let timeout = PollTimeout::try_from(left.max(std::time::Duration::from_millis(1)))
+                .unwrap_or(PollTimeout::MAX);
+            let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return true,
+            }
+            let offered = self.decoder.wanted().max(GREEDY_READ);
+            let space = self.decoder.space(offered);
+            match recv(self.stream.as_raw_fd(), space, MsgFlags::MSG_DONTWAIT) {
+                Ok(0) => {
+                    self.decoder.filled(offered, 0);
+                    return true;
+                }
+                Ok(n) => self.decoder.filled(offered, n),
+                Err(nix::errno::Errno::EINTR | nix::errno::Errno::EAGAIN) => {
+                    self.decoder.filled(offered, 0)
+                }
+                Err(_) => {
+                    self.decoder.filled(offered, 0);
+                    return true;
+                }
+            }
+        }
+    }
+
     /// Reads the next frame, waiting up to the socket timeout for bytes.
     /// Reads take whatever is there (at least 16 KiB), so frames sent
     /// together arrive with one system call; a peer never sends ahead of

@@ -181,13 +181,6 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
     if setup.restrict_signal {
         restrict_signal(py, &types.signal_intercept(py))?;
     }
-    python_module::install(
-        py,
-        group,
-        &setup.facts,
-        types.file_wrapper(py).as_any(),
-        types.request_timeout(py).as_any(),
-    )?;
     if let Some(eggs) = &setup.python_eggs {
         py.import("os")
             .and_then(|os| os.getattr("environ"))
@@ -206,6 +199,14 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
             super::log::log_to_server(wsgi_core::level::Level::Error, &line);
         }
     }
+    // After sys.path is complete: a `mod_wsgi` package there is used.
+    python_module::install(
+        py,
+        group,
+        &setup.facts,
+        types.file_wrapper(py).as_any(),
+        types.request_timeout(py).as_any(),
+    )?;
     Ok(types)
 }
 

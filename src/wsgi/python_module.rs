@@ -16,8 +16,53 @@ pub struct ProcessFacts {
     pub threads_per_process: u32,
 }
 
-/// Creates `mod_wsgi` in the current interpreter and puts it in
-/// `sys.modules`.
+/// The `mod_wsgi` module of the current interpreter. As in mod_wsgi, an
+/// importable `mod_wsgi` package (the one `pip install mod_wsgi` brings,
+/// with `mod_wsgi.server` and `mod_wsgi.express`) is imported and given
+/// the module's attributes, so that `import mod_wsgi.server` works; only
+/// without one is a plain module made.
+fn package_or_new<'py>(
+    py: Python<'py>,
+    application_group: &str,
+) -> RaisedResult<Bound<'py, PyModule>> {
+    match py.import("mod_wsgi").raised(py) {
+        Ok(package) => {
+            if application_group.is_empty() {
+                super::log::log_to_server(
+                    wsgi_core::level::Level::Info,
+                    &format!(
+                        "mod_wsgi (pid={}): Imported 'mod_wsgi'.",
+                        std::process::id()
+                    ),
+                );
+            }
+            Ok(package)
+        }
+        Err(_) => {
+            // A package that failed half-way must not stay in sys.modules.
+            let lines = python_embed::raised::take_traceback_lines(py);
+            let found = !lines
+                .iter()
+                .any(|l| l.contains("No module named 'mod_wsgi'"));
+            if found {
+                for line in lines {
+                    super::log::log_to_server(wsgi_core::level::Level::Error, &line);
+                }
+            }
+            let modules = py
+                .import("sys")
+                .and_then(|sys| sys.getattr("modules"))
+                .raised(py)?;
+            if modules.contains("mod_wsgi").raised(py)? {
+                modules.del_item("mod_wsgi").raised(py)?;
+            }
+            PyModule::new(py, "mod_wsgi").raised(py)
+        }
+    }
+}
+
+/// Creates (or completes) `mod_wsgi` in the current interpreter and puts
+/// it in `sys.modules`.
 pub fn install<'py>(
     py: Python<'py>,
     application_group: &str,
@@ -25,7 +70,7 @@ pub fn install<'py>(
     file_wrapper: &Bound<'py, PyAny>,
     request_timeout: &Bound<'py, PyAny>,
 ) -> RaisedResult<Bound<'py, PyModule>> {
-    let module = PyModule::new(py, "mod_wsgi").raised(py)?;
+    let module = package_or_new(py, application_group)?;
     let version = module_version();
     module
         .setattr(

@@ -26,6 +26,20 @@ use wsgi_core::level::Level;
 /// holding it may release the GIL while importing.
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
+/// Scripts this process reported as changed (daemon mode): the process is
+/// restarting, and every later request for them must go to its successor,
+/// even when what said "changed" (a one-shot `reload_required`) would now
+/// say otherwise.
+static REPORTED_CHANGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn report_changed(name: &str) -> Loaded<'static> {
+    let mut reported = REPORTED_CHANGED.lock();
+    if !reported.iter().any(|known| known == name) {
+        reported.push(name.to_string());
+    }
+    Loaded::Changed
+}
+
 /// The module name a script file gets. With WSGICaseSensitivity Off the
 /// path is lower-cased first, so that one file reached by differently
 /// cased paths is loaded once.
@@ -229,6 +243,9 @@ pub fn load_script<'py>(
         (_, Some(known)) => Some(known),
         (_, None) => Some(stat()?),
     };
+    if on_change == OnChange::Report && REPORTED_CHANGED.lock().contains(&name) {
+        return Ok(Loaded::Changed);
+    }
     let mut forced = false;
     match current(py, &modules, &name, on_change, mtime, names)? {
         Some(Loaded::Module(module)) => {
@@ -240,17 +257,20 @@ pub fn load_script<'py>(
                 return Ok(Loaded::Module(module));
             }
             if on_change == OnChange::Report {
-                return Ok(Loaded::Changed);
+                return Ok(report_changed(&name));
             }
             forced = true;
         }
-        Some(changed) => return Ok(changed),
+        Some(Loaded::Changed) => return Ok(report_changed(&name)),
         None => {}
     }
     let _guard = without_gil(py, || LOAD_LOCK.lock());
     // Another thread may have loaded it while this one waited.
     if !forced && let Some(loaded) = current(py, &modules, &name, on_change, mtime, names)? {
-        return Ok(loaded);
+        return Ok(match loaded {
+            Loaded::Changed => report_changed(&name),
+            module => module,
+        });
     }
     let mtime = match mtime.or(known_mtime) {
         Some(mtime) => mtime,

@@ -26,8 +26,30 @@ pub fn test_venv() -> PathBuf {
     let contents = fs::read(&requirements)
         .unwrap_or_else(|err| panic!("cannot read {}: {err}", requirements.display()));
     let name = format!("mod_wsgi-rs-venv-{:012x}", fnv1a(&contents) >> 16);
-    let venv = std::env::temp_dir().join(&name);
+    venv_with(&name, |venv| {
+        run(python_command(venv.join("bin/pip"))
+            .args(["install", "--disable-pip-version-check", "--no-input", "-r"])
+            .arg(&requirements));
+    })
+}
 
+/// A venv with mod_wsgi `version` from PyPI (built against Debian's
+/// Apache and Python) and Flask: its `mod_wsgi-express` writes the
+/// configurations users bring along.
+pub fn mod_wsgi_venv(version: &str) -> PathBuf {
+    let name = format!("mod_wsgi-rs-pypi-mod_wsgi-{version}");
+    venv_with(&name, |venv| {
+        run(python_command(venv.join("bin/pip"))
+            .args(["install", "--disable-pip-version-check", "--no-input"])
+            .arg(format!("mod_wsgi=={version}"))
+            .arg("flask==3.1.3"));
+    })
+}
+
+/// The venv `name` under the temp dir, made by `fill` after `python -m
+/// venv` unless a finished one exists.
+fn venv_with(name: &str, fill: impl FnOnce(&Path)) -> PathBuf {
+    let venv = std::env::temp_dir().join(name);
     let lock_path = std::env::temp_dir().join(format!("{name}.lock"));
     let lock = File::options()
         .create(true)
@@ -47,17 +69,11 @@ pub fn test_venv() -> PathBuf {
             panic!("cannot remove half-built venv {}: {err}", venv.display())
         });
     }
-    eprintln!(
-        "creating test venv {} from {} (first run only)",
-        venv.display(),
-        requirements.display()
-    );
+    eprintln!("creating venv {} (first run only)", venv.display());
     run(python_command(SYSTEM_PYTHON)
         .args(["-m", "venv"])
         .arg(&venv));
-    run(python_command(venv.join("bin/pip"))
-        .args(["install", "--disable-pip-version-check", "--no-input", "-r"])
-        .arg(&requirements));
+    fill(&venv);
     // Apache's children (www-data) import from it.
     run(Command::new("chmod").arg("-R").arg("a+rX").arg(&venv));
     fs::write(venv.join(COMPLETE_MARKER), b"")

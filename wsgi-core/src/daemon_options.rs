@@ -57,6 +57,12 @@ pub struct DaemonOptions {
     /// agent's settings for this group's interpreters.
     pub newrelic_config_file: Option<PathBuf>,
     pub newrelic_environment: Option<String>,
+    /// switch-interval= (mod_wsgi 6): `sys.setswitchinterval()` at start.
+    pub switch_interval: Option<Duration>,
+    /// response-flush-delay= (mod_wsgi 6, milliseconds): how long the
+    /// Apache child waits for more of the response before passing on what
+    /// it has. Zero (the default here) passes it on at once.
+    pub response_flush_delay: Duration,
     pub display_name: Option<String>,
     pub lang: Option<String>,
     pub locale: Option<String>,
@@ -117,6 +123,8 @@ impl DaemonOptions {
             python_eggs: None,
             newrelic_config_file: None,
             newrelic_environment: None,
+            switch_interval: None,
+            response_flush_delay: Duration::ZERO,
             display_name: None,
             lang: None,
             locale: None,
@@ -345,6 +353,21 @@ pub fn parse(directive: &str, args: &str) -> Result<DaemonOptions, DirectiveErro
             "server-metrics" => {
                 o.server_metrics = values::on_off(&format!("{d} server-metrics="), v)?
             }
+            "switch-interval" => {
+                o.switch_interval = Some(crate::directives::newer::switch_interval(
+                    &format!("{d} switch-interval="),
+                    v,
+                )?)
+            }
+            "response-flush-delay" => {
+                let millis: u64 = number(d, &option, v)?;
+                if millis > 60_000 {
+                    return Err(crate::refuse!(
+                        "{d}: response-flush-delay='{v}' is more than 60000 milliseconds"
+                    ));
+                }
+                o.response_flush_delay = Duration::from_millis(millis);
+            }
             "newrelic-config-file" => o.newrelic_config_file = Some(PathBuf::from(v)),
             "newrelic-environment" => o.newrelic_environment = Some(v.to_string()),
             _ => return Err(crate::refuse!("{d}: unknown option '{option}'")),
@@ -440,6 +463,18 @@ mod tests {
     }
 
     #[test]
+    fn express_writes_an_empty_python_path_and_6x_options() {
+        let o = parse(
+            "WSGIDaemonProcess",
+            "x python-path='' switch-interval=0.002 response-flush-delay=5",
+        )
+        .unwrap();
+        assert!(o.python_path.is_empty());
+        assert_eq!(o.switch_interval, Some(Duration::from_micros(2000)));
+        assert_eq!(o.response_flush_delay, Duration::from_millis(5));
+    }
+
+    #[test]
     fn bad_values_name_the_directive_and_option() {
         for (args, needle) in [
             ("", "needs the name"),
@@ -459,7 +494,6 @@ mod tests {
             ("x cpu-priority=30", "cpu-priority"),
             ("x send-buffer-size=100", "send-buffer-size"),
             ("x script-user=a script-group=b", "only one of"),
-            ("x python-path=", "python-path="),
             ("x deadlock-timeout=x", "deadlock-timeout"),
             ("x bogus", "'bogus' is not a name=value option"),
         ] {

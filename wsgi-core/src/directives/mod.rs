@@ -4,6 +4,7 @@
 
 pub mod groups;
 pub mod import_script;
+pub mod newer;
 pub mod script_alias;
 pub mod script_file;
 pub mod values;

@@ -91,17 +91,15 @@ pub fn python_home(directive: &str, value: &str) -> Result<PathBuf, DirectiveErr
     Ok(PathBuf::from(value))
 }
 
-/// WSGIPythonPath and python-path=: `dir[:dir...]`, empty parts ignored.
-pub fn python_path(directive: &str, value: &str) -> Result<Vec<PathBuf>, DirectiveError> {
-    let dirs: Vec<PathBuf> = value
+/// WSGIPythonPath and python-path=: `dir[:dir...]`, empty parts ignored;
+/// an empty value (which mod_wsgi-express always writes as
+/// `python-path=''`) adds nothing, as in mod_wsgi.
+pub fn python_path(_directive: &str, value: &str) -> Result<Vec<PathBuf>, DirectiveError> {
+    Ok(value
         .split(':')
         .filter(|part| !part.is_empty())
         .map(PathBuf::from)
-        .collect();
-    if dirs.is_empty() {
-        return Err(crate::refuse!("{directive} needs at least one directory"));
-    }
-    Ok(dirs)
+        .collect())
 }
 
 /// WSGICallableObject and callable-object=: a name, or `%{ENV:variable}`.
@@ -214,7 +212,8 @@ mod tests {
             python_path("X", "/a::/b:"),
             Ok(vec![PathBuf::from("/a"), PathBuf::from("/b")])
         );
-        assert!(python_path("X", ":").is_err());
+        assert!(python_path("X", ":").unwrap().is_empty());
+        assert!(python_path("X", "").unwrap().is_empty());
     }
 
     #[test]
