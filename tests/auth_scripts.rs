@@ -194,7 +194,7 @@ fn basic_auth_with_check_password(mpm: Mpm, mode: Mode) {
     }
     assert!(
         log.contains("auth-note check_password:spy")
-            && log.contains("group='' remote=127.0.0.1 authorization=False errors=Log"),
+            && log.contains("group='' remote=127.0.0.1 authorization=False errors=TextIOWrapper"),
         "{log}"
     );
     assert!(log.contains("user stranger not found"), "{log}");

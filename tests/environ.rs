@@ -97,7 +97,7 @@ fn cgi_and_wsgi_keys(mpm: Mpm, mode: Mode) {
     assert_eq!(text(&env, "wsgi.multithread"), threaded, "{mpm:?}");
     assert_eq!(text(&env, "wsgi.multiprocess"), "True");
     assert_eq!(types["wsgi.input"], "Input");
-    assert_eq!(types["wsgi.errors"], "Log");
+    assert_eq!(types["wsgi.errors"], "TextIOWrapper");
     assert_eq!(types["wsgi.file_wrapper"], "type");
     assert!(text(&env, "apache.version").starts_with("(2, 4, "));
     assert!(text(&env, "mod_wsgi.version").starts_with('('));

@@ -374,7 +374,7 @@ fn restrictions(mpm: Mpm, mode: Mode) {
     for path in ["/s", "/sub"] {
         let answer = json(&defaults.get(path));
         assert!(answer["print"].get("ok").is_some(), "{path}: {answer}");
-        assert_eq!(answer["stdout_type"], "Log");
+        assert_eq!(answer["stdout_type"], "TextIOWrapper");
         assert!(answer["stdin_read"].get("ok").is_some(), "{path}: {answer}");
         assert_eq!(answer["signal_type"], "SignalIntercept", "{path}");
         assert_eq!(

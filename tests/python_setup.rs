@@ -322,13 +322,13 @@ fn script_environment(mpm: Mpm, mode: Mode) {
     for stream in ["stdout", "stderr"] {
         assert_eq!(
             answer[format!("{stream}_is_text_io_wrapper")],
-            false,
+            true,
             "sys.{stream} is {}",
             answer[format!("{stream}_type")]
         );
         assert_eq!(
             answer[format!("{stream}_type")],
-            "mod_wsgi.Log",
+            "_io.TextIOWrapper",
             "sys.{stream}: {answer}"
         );
     }

@@ -533,8 +533,9 @@ fn head_requests_get_no_body(mpm: Mpm, mode: Mode) {
     assert_logged(&apache, "close() called for head");
 }
 
-/// wsgi.errors, print() and sys.stderr end up as [wsgi:error] lines;
-/// partial lines are written at flush() or at the end of the request.
+/// wsgi.errors, print() and sys.stderr (text, or bytes-like through their
+/// `.buffer`) end up as [wsgi:error] lines; partial lines are written at
+/// flush() or at the end of the request.
 fn logging_goes_to_error_log(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
         .mount_app("/log", "response_log.wsgi", "")
@@ -552,6 +553,11 @@ fn logging_goes_to_error_log(mpm: Mpm, mode: Mode) {
         "print-to-stderr",
         "stdout-write",
         "stderr-write",
+        "buffer-bytes",
+        "buffer-bytearray",
+        "buffer-memoryview",
+        "buffer-lines",
+        "stderr-buffer",
         "flushed-part",
         "partial-at-end",
     ] {

@@ -15,7 +15,7 @@ use python_embed::{PyResultExt, Raised, RaisedResult};
 use super::backend::RequestLog;
 use super::environ::{ServerFacts, latin1_str};
 use super::interpreter::interpreter_for;
-use super::log::{CurrentRequest, expire_log, log_target, new_log};
+use super::log::{CurrentRequest, expire_text_log, log_target, new_text_log};
 use super::script::{Loaded, OnChange, ScriptLoad, load_script};
 use wsgi_core::environ::CgiEnviron;
 use wsgi_core::level::Level;
@@ -113,8 +113,15 @@ pub fn run_hook_script<R>(
         // SAFETY: the log object made with this target is expired below,
         // before `log` goes out of scope.
         let target = unsafe { log_target(log) };
-        let errors = match new_log(py, &types.log(py), Some(target), c"<wsgi.errors>") {
-            Ok(errors) => errors,
+        let made = new_text_log(
+            py,
+            &types.log(py),
+            &types.text_io_wrapper(py),
+            Some(target),
+            c"<wsgi.errors>",
+        );
+        let (errors, errors_log) = match made {
+            Ok(made) => made,
             Err(Raised { .. }) => {
                 log_exception(py, log, script.path);
                 return Err(HookFailed);
@@ -132,8 +139,8 @@ pub fn run_hook_script<R>(
                 }
             }
         };
-        // SAFETY: made by new_log above; the GIL is held.
-        unsafe { expire_log(py, &errors) };
+        // SAFETY: made by new_text_log above; the GIL is held.
+        unsafe { expire_text_log(py, &errors, &errors_log) };
         outcome
     })
 }

@@ -19,7 +19,7 @@ use python_embed::threads::{
 };
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
-use super::log::new_log;
+use super::log::new_text_log;
 use super::newrelic::{AgentSettings, AgentWrapper, start_agent};
 use super::python_module::{self, ProcessFacts};
 use super::restrict::{new_restricted, restrict_signal};
@@ -161,14 +161,15 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
     let types = WsgiTypes::create(py)?;
     let sys = py.import("sys").raised(py)?;
     let log_type = types.log(py);
+    let wrapper_type = types.text_io_wrapper(py);
     let stdout = if setup.restrict_stdout {
         new_restricted(py, &types.restricted(py), c"sys.stdout")?
     } else {
-        new_log(py, &log_type, None, c"<stdout>")?
+        new_text_log(py, &log_type, &wrapper_type, None, c"<stdout>")?.0
     };
     sys.setattr("stdout", stdout).raised(py)?;
-    sys.setattr("stderr", new_log(py, &log_type, None, c"<stderr>")?)
-        .raised(py)?;
+    let stderr = new_text_log(py, &log_type, &wrapper_type, None, c"<stderr>")?.0;
+    sys.setattr("stderr", stderr).raised(py)?;
     if setup.restrict_stdin {
         sys.setattr(
             "stdin",

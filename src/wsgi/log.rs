@@ -123,6 +123,39 @@ pub unsafe fn expire_log(py: Python<'_>, obj: &Bound<'_, PyAny>) {
     }
 }
 
+/// A log object wrapped in `io.TextIOWrapper` (utf-8, backslashreplace,
+/// line buffered), as mod_wsgi gives `wsgi.errors`, `sys.stdout` and
+/// `sys.stderr`: text goes through the wrapper, bytes-like objects through
+/// its `.buffer` (the log object). Returns (wrapper, log object).
+pub fn new_text_log<'py>(
+    py: Python<'py>,
+    log_type: &Bound<'py, PyType>,
+    wrapper_type: &Bound<'py, PyType>,
+    target: Option<LogTarget>,
+    name: &'static CStr,
+) -> RaisedResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let raw = new_log(py, log_type, target, name)?;
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("encoding", "utf-8").raised(py)?;
+    kwargs.set_item("errors", "backslashreplace").raised(py)?;
+    kwargs.set_item("line_buffering", true).raised(py)?;
+    let wrapper = wrapper_type.call((&raw,), Some(&kwargs)).raised(py)?;
+    Ok((wrapper, raw))
+}
+
+/// Flushes the wrapper, then expires its log object (see [`expire_log`]).
+///
+/// # Safety
+/// `raw` must have been made by [`new_text_log`] with `wrapper`; the
+/// caller holds the GIL.
+pub unsafe fn expire_text_log(py: Python<'_>, wrapper: &Bound<'_, PyAny>, raw: &Bound<'_, PyAny>) {
+    if let Err(err) = wrapper.call_method0("flush") {
+        Raised::from_err(py, err).clear(py);
+    }
+    // SAFETY: per the contract.
+    unsafe { expire_log(py, raw) };
+}
+
 static LOG_METHODS: StaticTable<[ffi::PyMethodDef; 10]> = StaticTable([
     method_varargs(c"write", log_write, c"write(text) -> None"),
     method_varargs(c"writelines", log_writelines, c"writelines(lines) -> None"),
@@ -278,19 +311,47 @@ unsafe fn flush_pending(py: Python<'_>, log: *mut LogObject) {
     }
 }
 
-fn append_text(py: Python<'_>, log: *mut LogObject, text: &Bound<'_, PyAny>) -> RaisedResult<()> {
-    let Ok(text) = text.cast::<PyString>() else {
+/// Adds a write to the pending line: a str, or a bytes-like object (what
+/// the TextIOWrapper passes on, or writes to `.buffer`), decoded as UTF-8
+/// with bad bytes replaced. Gives the length written.
+fn append_text(
+    py: Python<'_>,
+    log: *mut LogObject,
+    text: &Bound<'_, PyAny>,
+) -> RaisedResult<usize> {
+    let (decoded, length) = if let Ok(text) = text.cast::<PyString>() {
+        let decoded = text.to_string_lossy().into_owned();
+        let length = decoded.chars().count();
+        (decoded, length)
+    } else if let Ok(bytes) = text.cast::<pyo3::types::PyBytes>() {
+        let bytes = bytes.as_bytes();
+        (String::from_utf8_lossy(bytes).into_owned(), bytes.len())
+    } else if let Ok(bytes) = text.cast::<pyo3::types::PyByteArray>() {
+        let bytes = bytes.to_vec();
+        (String::from_utf8_lossy(&bytes).into_owned(), bytes.len())
+    } else if text.is_instance_of::<pyo3::types::PyMemoryView>() {
+        let bytes = text.call_method0("tobytes").raised(py)?;
+        let bytes = bytes
+            .cast::<pyo3::types::PyBytes>()
+            .map_err(|_| Raised::new::<PyTypeError>(py, "memoryview.tobytes() gave no bytes"))?
+            .as_bytes()
+            .to_vec();
+        (String::from_utf8_lossy(&bytes).into_owned(), bytes.len())
+    } else {
         return Err(Raised::new::<PyTypeError>(
             py,
-            format!("write() argument must be str, not {}", type_name(text)),
+            format!(
+                "write() argument must be str or a bytes-like object, not {}",
+                type_name(text)
+            ),
         ));
     };
     // SAFETY: log is a live LogObject and the GIL is held.
     unsafe {
-        (*log).pending.push_str(&text.to_string_lossy());
+        (*log).pending.push_str(&decoded);
         emit_lines(py, log);
     }
-    Ok(())
+    Ok(length)
 }
 
 unsafe extern "C" fn log_write(
@@ -304,8 +365,8 @@ unsafe extern "C" fn log_write(
             let text = args
                 .get(0)
                 .ok_or_else(|| Raised::new::<PyValueError>(py, "no text"))?;
-            append_text(py, obj.cast(), text)?;
-            Ok(py.None().into_bound(py))
+            let written = append_text(py, obj.cast(), text)?;
+            Ok(pyo3::types::PyInt::new(py, written).into_any())
         })
     }
 }

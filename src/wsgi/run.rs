@@ -17,7 +17,7 @@ use super::environ::{RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
-use super::log::{CurrentRequest, LogTarget, expire_log, log_target, new_log};
+use super::log::{CurrentRequest, LogTarget, expire_text_log, log_target, new_text_log};
 use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
@@ -87,7 +87,9 @@ fn now_micros() -> u64 {
 /// The per-request Python objects that point at the exchange.
 struct RequestObjects<'py> {
     input: Bound<'py, PyAny>,
+    /// `wsgi.errors` (an `io.TextIOWrapper`) and the log object under it.
     errors: Bound<'py, PyAny>,
+    errors_log: Bound<'py, PyAny>,
     responder: Bound<'py, PyAny>,
 }
 
@@ -98,9 +100,17 @@ impl<'py> RequestObjects<'py> {
         exchange: *mut Exchange,
         log: LogTarget,
     ) -> RaisedResult<Self> {
+        let (errors, errors_log) = new_text_log(
+            py,
+            &types.log(py),
+            &types.text_io_wrapper(py),
+            Some(log),
+            c"<wsgi.errors>",
+        )?;
         Ok(RequestObjects {
             input: new_exchange_object(py, &types.input(py), exchange)?,
-            errors: new_log(py, &types.log(py), Some(log), c"<wsgi.errors>")?,
+            errors,
+            errors_log,
             responder: new_exchange_object(py, &types.responder(py), exchange)?,
         })
     }
@@ -113,7 +123,7 @@ impl<'py> RequestObjects<'py> {
         unsafe {
             expire_exchange_object(&self.input);
             expire_exchange_object(&self.responder);
-            expire_log(py, &self.errors);
+            expire_text_log(py, &self.errors, &self.errors_log);
         }
     }
 }

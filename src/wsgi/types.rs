@@ -2,7 +2,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyType;
-use python_embed::RaisedResult;
+use python_embed::{PyResultExt, RaisedResult};
 
 use super::file_wrapper::create_file_wrapper_type;
 use super::input::create_input_type;
@@ -23,6 +23,9 @@ pub struct WsgiTypes {
     /// `mod_wsgi.RequestTimeout`, raised in a request's thread when its
     /// daemon process's request-timeout and interrupt-timeout say so.
     request_timeout: *mut pyo3::ffi::PyObject,
+    /// `io.TextIOWrapper`, which wraps every log object (wsgi.errors,
+    /// sys.stdout, sys.stderr) as in mod_wsgi.
+    text_io_wrapper: *mut pyo3::ffi::PyObject,
     pub names: Names,
 }
 
@@ -47,6 +50,11 @@ impl WsgiTypes {
                 c"The request ran longer than the daemon process's request-timeout.",
             )?
             .into_ptr(),
+            text_io_wrapper: py
+                .import("io")
+                .and_then(|io| io.getattr("TextIOWrapper"))
+                .raised(py)?
+                .into_ptr(),
             names: Names::create(py)?,
         })
     }
@@ -83,5 +91,9 @@ impl WsgiTypes {
 
     pub fn request_timeout<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
         Self::borrow(py, self.request_timeout)
+    }
+
+    pub fn text_io_wrapper<'py>(&self, py: Python<'py>) -> Bound<'py, PyType> {
+        Self::borrow(py, self.text_io_wrapper)
     }
 }

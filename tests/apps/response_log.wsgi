@@ -20,6 +20,13 @@ def application(environ, start_response):
     sys.stdout.flush()
     sys.stderr.write("stderr-write %s\n" % token)
     sys.stderr.flush()
+    # The binary stream under the text wrapper takes bytes-like objects.
+    buffer = errors.buffer
+    buffer.write(b"buffer-bytes %s\n" % token.encode())
+    buffer.write(bytearray(b"buffer-bytearray %s\n" % token.encode()))
+    buffer.write(memoryview(b"buffer-memoryview %s\n" % token.encode()))
+    buffer.writelines([b"buffer-lines %s\n" % token.encode()])
+    sys.stderr.buffer.write(b"stderr-buffer %s\n" % token.encode())
     start_response("200 OK", [("Content-Type", "text/plain")])
     # Partial line left pending: written out when the request ends.
     errors.write("partial-at-end %s" % token)
