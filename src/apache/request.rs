@@ -204,6 +204,14 @@ impl<'r> Request<'r> {
         unsafe { table::add(headers, rec.pool, name, value) };
     }
 
+    /// Adds a response header, folding a repeated name into one
+    /// comma-separated value, as httpd does with a CGI script's headers.
+    pub fn merge_header_out(&self, name: &[u8], value: &[u8]) {
+        let rec = self.rec();
+        // SAFETY: the request's live table and pool.
+        unsafe { table::merge(rec.headers_out, rec.pool, name, value) };
+    }
+
     /// Reading the body from now on sends no "100 Continue" (the response
     /// has started).
     pub fn forget_expect_continue(&self) {

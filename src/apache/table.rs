@@ -80,6 +80,21 @@ pub unsafe fn add(
     unsafe { ap::apr_table_addn(table, pool::strdup(pool, key), pool::strdup(pool, value)) };
 }
 
+/// Adds `value` to an existing `key` as `old, value` (or adds the entry),
+/// copying both into `pool`.
+///
+/// # Safety
+/// As for [`set`].
+pub unsafe fn merge(
+    table: *mut ap::apr_table_t,
+    pool: *mut ap::apr_pool_t,
+    key: &[u8],
+    value: &[u8],
+) {
+    // SAFETY: per the contract.
+    unsafe { ap::apr_table_mergen(table, pool::strdup(pool, key), pool::strdup(pool, value)) };
+}
+
 /// Removes `key`.
 ///
 /// # Safety

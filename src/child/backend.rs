@@ -26,6 +26,10 @@ pub struct RequestBackend {
     ended: bool,
     /// WSGIEnableSendfile: files may go out with sendfile().
     sendfile: bool,
+    /// A daemon's response: repeated header names are folded into one
+    /// comma-separated header (Set-Cookie aside), as mod_wsgi's daemon mode
+    /// does by reading them like a CGI script's.
+    fold_repeated_headers: bool,
 }
 
 impl RequestBackend {
@@ -40,7 +44,13 @@ impl RequestBackend {
             holding: false,
             ended: false,
             sendfile: false,
+            fold_repeated_headers: false,
         }
+    }
+
+    /// For a daemon's response: see `fold_repeated_headers`.
+    pub fn fold_repeated_headers(&mut self) {
+        self.fold_repeated_headers = true;
     }
 
     /// WSGIEnableSendfile On: lets httpd's core output filter send
@@ -269,7 +279,14 @@ impl Backend for RequestBackend {
                 // WWW-Authenticate is kept on error pages too, as mod_wsgi
                 // does.
                 let on_errors = name.eq_ignore_ascii_case(b"www-authenticate");
-                request.add_header_out(name, value, on_errors);
+                if self.fold_repeated_headers
+                    && !on_errors
+                    && !name.eq_ignore_ascii_case(b"set-cookie")
+                {
+                    request.merge_header_out(name, value);
+                } else {
+                    request.add_header_out(name, value, on_errors);
+                }
             }
         }
         // Reading the body after the response started must not inject

@@ -106,6 +106,7 @@ pub unsafe fn forward(
     };
     // SAFETY: r is live for the whole exchange.
     let mut backend = unsafe { RequestBackend::new(r) };
+    backend.fold_repeated_headers();
     // SAFETY: r is live.
     let what = unsafe {
         format!(

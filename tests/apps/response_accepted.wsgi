@@ -14,6 +14,8 @@ def application(environ, start_response):
         ("X-Empty", ""),
         ("X-Twice", "one"),
         ("X-Twice", "two"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
         ("X-Token!#$%&'*+.^_`|~", "punctuation"),
         ("Trailer", "X-Later"),
         ("Content-Length", "2"),
