@@ -77,10 +77,31 @@ chmod 755 "$express"
 chown -R www-data:www-data "$work"
 
 cd "$work"
-set +e
-runuser -u www-data -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$work" LANG=C.UTF-8 \
-    bash scripts/run-tests.sh "$@" 2>&1 | tee "$work/suite.log"
-status=${PIPESTATUS[0]}
-set -e
-grep -E '^Results:' "$work/suite.log" || true
-exit "$status"
+if [ $# -gt 0 ]; then
+    tests=("$@")
+else
+    mapfile -t tests < <(cd "$work" && find tests -name '*.sh' -type f | sort | sed 's/\.sh$//')
+fi
+total_pass=0
+total_fail=0
+incomplete=()
+for test in "${tests[@]}"; do
+    log="$work/$(basename "$test").log"
+    runuser -u www-data -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$work" LANG=C.UTF-8 \
+        bash scripts/run-tests.sh "$test" >"$log" 2>&1 || true
+    pass=$(grep -c '^  PASS:' "$log" || true)
+    fail=$(grep -c '^  FAIL:' "$log" || true)
+    if ! grep -q '^Results:' "$log"; then
+        incomplete+=("$test")
+        note=" (stopped early: the suite's set -e; last lines below)"
+    else
+        note=""
+    fi
+    printf '%-36s %3d passed, %3d failed%s\n' "$test" "$pass" "$fail" "$note"
+    grep '^  FAIL:' "$log" | sed 's/^/      /' || true
+    if [ -n "$note" ]; then tail -3 "$log" | sed 's/^/      | /'; fi
+    total_pass=$((total_pass + pass))
+    total_fail=$((total_fail + fail))
+done
+echo "Total: $total_pass passed, $total_fail failed (${#incomplete[@]} file(s) stopped early: ${incomplete[*]:-none})"
+[ "$total_fail" -eq 0 ] && [ ${#incomplete[@]} -eq 0 ]

@@ -296,7 +296,7 @@ fn failing_scripts_answer_500_with_traceback(mpm: Mpm, mode: Mode) {
         "{log}"
     );
     assert!(
-        log.contains("Exception occurred processing WSGI script"),
+        log.contains("RuntimeError exception raised processing WSGI script"),
         "{log}"
     );
 }

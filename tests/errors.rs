@@ -17,7 +17,7 @@ fn script(apache: &Apache, file: &str) -> PathBuf {
 
 fn exception_header(path: &Path) -> String {
     format!(
-        "Exception occurred processing WSGI script '{}'",
+        "exception raised processing WSGI script '{}'",
         path.display()
     )
 }
@@ -248,15 +248,27 @@ fn exception_in_close_is_logged(mpm: Mpm, mode: Mode) {
     assert_still_serving(&apache, &children);
 }
 
-/// sys.exit() in an application is an error like any other: it does not
-/// end the child.
+/// sys.exit() in an application is a 500 that does not end the child,
+/// logged as mod_wsgi 6 logs it ("SystemExit exception raised by WSGI
+/// script ...; ignored.") with its traceback.
 fn system_exit_does_not_end_the_child(mpm: Mpm, mode: Mode) {
     let apache = errors_site(mpm, mode);
     let children = apache.child_pids();
+    let header = format!(
+        "SystemExit exception raised by WSGI script '{}'; ignored.",
+        script(&apache, "errors_app.wsgi").display()
+    );
     for _ in 0..children.len() + 1 {
-        let (response, log) = log_during(&apache, "SystemExit", || apache.get("/app/system_exit"));
+        let (response, log) = log_during(&apache, &header, || apache.get("/app/system_exit"));
         assert_eq!(response.status, 500, "{response:?}");
-        assert!(log.contains("errors_app.wsgi"), "{log}");
+        assert_in_order(
+            &log,
+            &[&header, "Traceback (most recent call last)", "SystemExit"],
+        );
+        assert!(
+            !log.contains("SystemExit exception raised processing"),
+            "{log}"
+        );
         assert_still_serving(&apache, &children);
     }
 }

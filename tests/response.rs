@@ -78,7 +78,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("status_empty", "ValueError"),
     ("status_crlf", "ValueError"),
     ("status_control", "ValueError"),
-    ("status_non_latin1", "ValueError"),
+    ("status_non_latin1", "UnicodeEncodeError"),
     ("headers_tuple", "TypeError"),
     ("headers_dict", "TypeError"),
     ("headers_none", "TypeError"),
@@ -92,7 +92,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("name_space", "ValueError"),
     ("name_colon", "ValueError"),
     ("name_crlf", "ValueError"),
-    ("name_non_latin1", "ValueError"),
+    ("name_non_latin1", "UnicodeEncodeError"),
     ("name_latin1_not_token", "ValueError"),
     ("value_bytes", "TypeError"),
     ("value_int", "TypeError"),
@@ -103,7 +103,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("value_nul", "ValueError"),
     ("value_control", "ValueError"),
     ("value_del", "ValueError"),
-    ("value_non_latin1", "ValueError"),
+    ("value_non_latin1", "UnicodeEncodeError"),
     ("hop_connection", "ValueError"),
     ("hop_keep_alive", "ValueError"),
     ("hop_proxy_authenticate", "ValueError"),
@@ -254,7 +254,7 @@ fn start_response_again_after_body(mpm: Mpm, mode: Mode) {
         let response = ok(&apache, &format!("/restart/{case}"));
         assert_eq!(
             response.text(),
-            "first;RuntimeError:headers have already been sent;end",
+            "first;RuntimeError:start_response() called more than once without exc_info;end",
             "{case}"
         );
     }
@@ -293,7 +293,7 @@ fn write_callable(mpm: Mpm, mode: Mode) {
     assert_logged(
         &apache,
         &format!(
-            "Exception occurred processing WSGI script '{}'",
+            "RuntimeError exception raised processing WSGI script '{}'",
             script.display()
         ),
     );

@@ -149,7 +149,7 @@ def application(environ, start_response):
     assert_eq!(out.completion, Completion::Responded);
     assert_eq!(out.backend.sent, b"partial");
     assert!(out.backend.cut);
-    assert!(out.logged("Exception occurred processing WSGI script '/test/app.wsgi'"));
+    assert!(out.logged("ValueError exception raised processing WSGI script '/test/app.wsgi'"));
     assert!(out.logged("ValueError: iteration broke"), "{:?}", out.log);
 }
 
@@ -275,7 +275,7 @@ def application(environ, start_response):
     assert_eq!(out.status(), Some(200));
     assert!(out.backend.cut);
     assert!(
-        out.logged("headers have already been sent"),
+        out.logged("start_response() called more than once without exc_info"),
         "{:?}",
         out.log
     );

@@ -107,12 +107,7 @@ pub fn dispatch(
                     Level::Error,
                     &ours(&format!("Failed to exec Python script file '{script}'.")),
                 );
-                log.log(
-                    Level::Error,
-                    &ours(&format!(
-                        "Exception occurred processing WSGI script '{script}'."
-                    )),
-                );
+                log.log(Level::Error, &super::run::exception_line(py, script));
                 super::run::note_if_memory_error(py);
                 for line in take_traceback_lines(py) {
                     log.log(Level::Error, &line);

@@ -47,12 +47,7 @@ pub fn ours(text: &str) -> String {
 
 /// Logs the pending Python exception with its traceback.
 pub fn log_exception(py: Python<'_>, log: &dyn RequestLog, path: &str) {
-    log.log(
-        Level::Error,
-        &ours(&format!(
-            "Exception occurred processing WSGI script '{path}'."
-        )),
-    );
+    log.log(Level::Error, &super::run::exception_line(py, path));
     for line in take_traceback_lines(py) {
         log.log(Level::Error, &line);
     }

@@ -144,16 +144,42 @@ pub fn note_if_memory_error(py: Python<'_>) {
     }
 }
 
+/// The line that introduces a traceback, in mod_wsgi 6's words: it names
+/// the exception's type, and a `SystemExit` (which does not end the
+/// process here) is "ignored". The exception stays pending.
+pub fn exception_line(_py: Python<'_>, script: &str) -> String {
+    // SAFETY: the GIL is held; a borrowed reference to the pending type.
+    let kind = unsafe { ffi::PyErr_Occurred() };
+    // The type's C-level name: asking Python for `__name__` now could
+    // disturb the pending exception.
+    let name = if kind.is_null() {
+        "Unknown".to_string()
+    } else {
+        // SAFETY: a live type object while the exception is pending; its
+        // tp_name is a NUL-terminated string it owns.
+        unsafe {
+            let tp_name = (*kind.cast::<ffi::PyTypeObject>()).tp_name;
+            if tp_name.is_null() {
+                "Unknown".to_string()
+            } else {
+                std::ffi::CStr::from_ptr(tp_name)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        }
+    };
+    let text = if name == "SystemExit" {
+        format!("SystemExit exception raised by WSGI script '{script}'; ignored.")
+    } else {
+        format!("{name} exception raised processing WSGI script '{script}'.")
+    };
+    format!("mod_wsgi (pid={}): {text}", std::process::id())
+}
+
 /// Logs the current Python exception with its traceback, as mod_wsgi does.
 fn log_exception(py: Python<'_>, exchange: &Exchange, script: &str) {
     note_if_memory_error(py);
-    exchange.log(
-        Level::Error,
-        &format!(
-            "mod_wsgi (pid={}): Exception occurred processing WSGI script '{script}'.",
-            std::process::id()
-        ),
-    );
+    exchange.log(Level::Error, &exception_line(py, script));
     for line in take_traceback_lines(py) {
         exchange.log(Level::Error, &line);
     }

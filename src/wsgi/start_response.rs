@@ -43,24 +43,21 @@ static RESPONDER_METHODS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
 
 /// A native string as latin-1 bytes (PEP 3333's rule for status and
 /// headers).
-fn latin1(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> RaisedResult<Vec<u8>> {
+/// The errors are Python's own, as mod_wsgi 6 lets them through: a
+/// `TypeError` "must be str, not int", a `UnicodeEncodeError` from the
+/// latin-1 codec.
+fn latin1(py: Python<'_>, value: &Bound<'_, PyAny>) -> RaisedResult<Vec<u8>> {
     let Ok(text) = value.cast::<PyString>() else {
         return Err(Raised::new::<PyTypeError>(
             py,
-            format!(
-                "expected str object for {what}, value of type {} found",
-                type_name(value)
-            ),
+            format!("must be str, not {}", type_name(value)),
         ));
     };
-    // SAFETY: text is a str; the call returns a new bytes object or NULL.
+    // SAFETY: text is a str; the call returns a new bytes object or NULL
+    // with the codec's UnicodeEncodeError set.
     let encoded = unsafe { ffi::PyUnicode_AsLatin1String(text.as_ptr()) };
     if encoded.is_null() {
-        python_embed::raised::clear(py);
-        return Err(Raised::new::<PyValueError>(
-            py,
-            format!("{what} contains characters that are not latin-1"),
-        ));
+        return Err(Raised::already_set());
     }
     // SAFETY: encoded is a new reference to a bytes object.
     let encoded = unsafe { Bound::from_owned_ptr(py, encoded) };
@@ -105,14 +102,14 @@ fn parse_head(
     status: &Bound<'_, PyAny>,
     headers: &Bound<'_, PyAny>,
 ) -> RaisedResult<(ResponseHead, Option<u64>)> {
-    let status_line = latin1(py, status, "status")?;
+    let status_line = latin1(py, status)?;
     let code = validate_status(&status_line)
         .map_err(|e| Raised::new::<PyValueError>(py, e.to_string()))?;
     let Ok(list) = headers.cast::<PyList>() else {
         return Err(Raised::new::<PyTypeError>(
             py,
             format!(
-                "expected list object for headers, value of type {} found",
+                "start_response() argument 2 must be list, not {}",
                 type_name(headers)
             ),
         ));
@@ -123,23 +120,17 @@ fn parse_head(
         let Ok(pair) = header.cast::<PyTuple>() else {
             return Err(Raised::new::<PyTypeError>(
                 py,
-                format!(
-                    "list of tuple values expected for headers, value of type {} found",
-                    type_name(&header)
-                ),
+                format!("each header must be a 2-tuple, not {}", type_name(&header)),
             ));
         };
         if pair.len() != 2 {
             return Err(Raised::new::<PyValueError>(
                 py,
-                format!(
-                    "tuple of length 2 expected for header, length is {}",
-                    pair.len()
-                ),
+                format!("each header must be a 2-tuple, got length {}", pair.len()),
             ));
         }
-        let name = latin1(py, &pair.get_item(0).raised(py)?, "header name")?;
-        let value = latin1(py, &pair.get_item(1).raised(py)?, "header value")?;
+        let name = latin1(py, &pair.get_item(0).raised(py)?)?;
+        let value = latin1(py, &pair.get_item(1).raised(py)?)?;
         validate_header(&name, &value)
             .map_err(|e| Raised::new::<PyValueError>(py, e.to_string()))?;
         if name.eq_ignore_ascii_case(b"content-length") {
@@ -186,10 +177,14 @@ fn start<'py>(
 ) -> RaisedResult<Bound<'py, PyAny>> {
     match args.get(2).filter(|e| !e.is_none()) {
         Some(exc_info) => {
-            let Ok(exc_info) = exc_info.cast::<PyTuple>() else {
+            let Ok(exc_info) = exc_info
+                .cast::<PyTuple>()
+                .map_err(|_| ())
+                .and_then(|t| if t.len() == 3 { Ok(t) } else { Err(()) })
+            else {
                 return Err(Raised::new::<PyRuntimeError>(
                     py,
-                    "exception info must be a tuple",
+                    "start_response() argument 'exc_info' must be a 3-tuple or None",
                 ));
             };
             if exchange.head_sent() {
@@ -199,7 +194,7 @@ fn start<'py>(
         None if exchange.head_sent() => {
             return Err(Raised::new::<PyRuntimeError>(
                 py,
-                "headers have already been sent",
+                "start_response() called more than once without exc_info",
             ));
         }
         None => {}
