@@ -89,16 +89,22 @@ for test in "${tests[@]}"; do
     log="$work/$(basename "$test").log"
     runuser -u www-data -- env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$work" LANG=C.UTF-8 \
         bash scripts/run-tests.sh "$test" >"$log" 2>&1 || true
-    pass=$(grep -c '^  PASS:' "$log" || true)
-    fail=$(grep -c '^  FAIL:' "$log" || true)
-    if ! grep -q '^Results:' "$log"; then
+    results=$(grep -E '^Results: [0-9]+ passed, [0-9]+ failed' "$log" || true)
+    if [ -n "$results" ]; then
+        pass=$(echo "$results" | sed -E 's/^Results: ([0-9]+) passed.*/\1/')
+        fail=$(echo "$results" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+        note=""
+    else
+        # Stopped before its summary: count what it printed.
+        pass=$(grep -c '^  PASS:' "$log" || true)
+        fail=$(grep -c '^  FAIL:' "$log" || true)
         incomplete+=("$test")
         note=" (stopped early: the suite's set -e; last lines below)"
-    else
-        note=""
     fi
     printf '%-36s %3d passed, %3d failed%s\n' "$test" "$pass" "$fail" "$note"
-    grep '^  FAIL:' "$log" | sed 's/^/      /' || true
+    # The failures as the suite listed them while running (before its
+    # summary repeats them).
+    sed -n '/^Results:/q;/^  FAIL:/p' "$log" | sed 's/^/      /' || true
     if [ -n "$note" ]; then tail -3 "$log" | sed 's/^/      | /'; fi
     total_pass=$((total_pass + pass))
     total_fail=$((total_fail + fail))

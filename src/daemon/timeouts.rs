@@ -96,7 +96,15 @@ pub fn interrupt(
                 log(Level::Error, &line);
             }
             let exception = interpreter.types.request_timeout(py);
-            if !raise_in_thread(py, request.thread, exception.as_any()) {
+            if raise_in_thread(py, request.thread, exception.as_any()) {
+                log(
+                    Level::Info,
+                    &format!(
+                        "Injected RequestTimeout into thread {:#x} of daemon process '{group}'.",
+                        request.thread
+                    ),
+                );
+            } else {
                 log(
                     Level::Warning,
                     &format!(

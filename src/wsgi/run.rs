@@ -317,7 +317,20 @@ fn call_application(
 /// under way is cut so the client sees it broken rather than complete.
 fn failure(py: Python<'_>, types: &WsgiTypes, exchange: &mut Exchange, script: &str) -> Completion {
     let timed_out = python_embed::stacks::exception_is(py, types.request_timeout(py).as_any());
-    log_exception(py, exchange, script);
+    if timed_out {
+        // Its stack was logged when it was interrupted: this is the end of
+        // that story, not a new error (mod_wsgi 6's wording).
+        python_embed::raised::clear(py);
+        exchange.log(
+            Level::Info,
+            &format!(
+                "mod_wsgi (pid={}): Request interrupted by RequestTimeout; thread recovered.",
+                std::process::id()
+            ),
+        );
+    } else {
+        log_exception(py, exchange, script);
+    }
     if exchange.head_sent() {
         exchange.cut();
         Completion::Responded
