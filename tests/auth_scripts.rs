@@ -119,6 +119,7 @@ fn protected_site(mpm: Mpm, mode: Mode) -> Apache {
                AuthType Basic\n  AuthName \"Agents\"\n  AuthBasicProvider wsgi\n\
                WSGIAuthUserScript {root}/apps/auth.wsgi\n\
                WSGIAuthGroupScript {root}/apps/auth.wsgi application-group=groups\n\
+               WSGIGroupAuthoritative Off\n\
                Require wsgi-group agents\n\
              </Location>\n",
         )

@@ -270,7 +270,9 @@ fn accepted_switches_start_apache() {
 fn mod_wsgi_6_switches_are_accepted() {
     let apache = SiteBuilder::new(Mpm::Event, Mode::Daemon)
         .mount("/hello", "hello.wsgi", HELLO, "")
-        .daemon_option("response-flush-delay=5 switch-interval=0.005 eviction-timeout=2")
+        .daemon_option(
+            "response-flush-delay=5 switch-interval=0.005 eviction-timeout=2 python-path=''",
+        )
         .conf(
             "WSGISlowRequests 2.0\n\
              WSGITelemetryService unix:/tmp/mod_wsgi-rs-nowhere.sock interval=5\n\

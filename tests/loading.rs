@@ -117,7 +117,6 @@ fn bad_directives_stop_apache_naming_the_directive() {
         ("WSGIPythonOptimize 3", "WSGIPythonOptimize"),
         ("WSGIPythonOptimize high", "WSGIPythonOptimize"),
         ("WSGIPythonHome relative/dir", "WSGIPythonHome"),
-        ("WSGIPythonPath :", "WSGIPythonPath"),
         ("WSGIChunkedRequest maybe", "WSGIChunkedRequest"),
         ("WSGIPassAuthorization yes", "WSGIPassAuthorization"),
         ("WSGIMapHEADToGET sometimes", "WSGIMapHEADToGET"),

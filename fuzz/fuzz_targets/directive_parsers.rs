@@ -10,7 +10,7 @@
 use libfuzzer_sys::fuzz_target;
 use wsgi_core::daemon_options;
 use wsgi_core::trusted_proxies;
-use wsgi_core::directives::{import_script, script_alias, script_file, values, words};
+use wsgi_core::directives::{import_script, newer, script_alias, script_file, values, words};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(line) = std::str::from_utf8(data) else {
@@ -42,6 +42,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((variables, _)) = trusted_proxies::parse_headers("WSGITrustedProxyHeaders", line) {
         assert!(variables.iter().all(|v| v.starts_with("HTTP_")));
     }
+    if let Ok(interval) = newer::switch_interval("WSGIX", line) {
+        assert!(!interval.is_zero());
+    }
+    let _ = newer::slow_requests("WSGIX", line);
+    if let Ok(service) = newer::telemetry_service("WSGIX", line) {
+        assert!(service.socket.starts_with('/'));
+    }
+    let _ = newer::telemetry_options("WSGIX", line, Vec::new());
     let _ = values::on_off("WSGIX", line);
     let _ = values::map_head_to_get("WSGIX", line);
     let _ = values::optimize_level("WSGIX", line);
