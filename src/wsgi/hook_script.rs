@@ -114,6 +114,7 @@ pub fn run_hook_script<R>(
             &types.text_io_wrapper(py),
             Some(target),
             c"<wsgi.errors>",
+            &types.names,
         );
         let (errors, errors_log) = match made {
             Ok(made) => made,

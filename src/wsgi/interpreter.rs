@@ -165,10 +165,26 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
     let stdout = if setup.restrict_stdout {
         new_restricted(py, &types.restricted(py), c"sys.stdout")?
     } else {
-        new_text_log(py, &log_type, &wrapper_type, None, c"<stdout>")?.0
+        new_text_log(
+            py,
+            &log_type,
+            &wrapper_type,
+            None,
+            c"<stdout>",
+            &types.names,
+        )?
+        .0
     };
     sys.setattr("stdout", stdout).raised(py)?;
-    let stderr = new_text_log(py, &log_type, &wrapper_type, None, c"<stderr>")?.0;
+    let stderr = new_text_log(
+        py,
+        &log_type,
+        &wrapper_type,
+        None,
+        c"<stderr>",
+        &types.names,
+    )?
+    .0;
     sys.setattr("stderr", stderr).raised(py)?;
     if setup.restrict_stdin {
         sys.setattr(

@@ -133,13 +133,94 @@ pub fn new_text_log<'py>(
     wrapper_type: &Bound<'py, PyType>,
     target: Option<LogTarget>,
     name: &'static CStr,
+    names: &super::names::Names,
 ) -> RaisedResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    use super::names::Name;
     let raw = new_log(py, log_type, target, name)?;
-    let kwargs = pyo3::types::PyDict::new(py);
-    kwargs.set_item("encoding", "utf-8").raised(py)?;
-    kwargs.set_item("errors", "backslashreplace").raised(py)?;
-    kwargs.set_item("line_buffering", true).raised(py)?;
-    let wrapper = wrapper_type.call((&raw,), Some(&kwargs)).raised(py)?;
+    // TextIOWrapper(buffer, encoding, errors, newline, line_buffering),
+    // positionally and with interned strings: made once per request.
+    let wrapper = wrapper_type
+        .call1((
+            &raw,
+            names.get(py, Name::Utf8),
+            names.get(py, Name::BackslashReplace),
+            py.None(),
+            true,
+        ))
+        .raised(py)?;
+    Ok((wrapper, raw))
+}
+
+thread_local! {
+    /// This thread's `wsgi.errors` in each interpreter it served in: the
+    /// wrapper and its log object, reused request after request (making
+    /// an `io.TextIOWrapper` costs about a tenth of a hello-world
+    /// request). Strong references, kept for the thread's life.
+    static REQUEST_ERRORS: std::cell::RefCell<Vec<(usize, *mut ffi::PyObject, *mut ffi::PyObject)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A request's `wsgi.errors`: this thread's wrapper for the current
+/// interpreter, pointed at `target`, or a new one. Like a new one it
+/// writes to `target` until expired ([`expire_text_log`]); a reference an
+/// application keeps writes, after its request, to the thread's request
+/// of the moment (as `sys.stderr` does) or the server log.
+pub fn request_errors<'py>(
+    py: Python<'py>,
+    log_type: &Bound<'py, PyType>,
+    wrapper_type: &Bound<'py, PyType>,
+    target: LogTarget,
+    names: &super::names::Names,
+) -> RaisedResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    // SAFETY: the GIL is held; the current interpreter's address is its
+    // identity for the thread's cache.
+    let interpreter = unsafe { ffi::PyInterpreterState_Get() } as usize;
+    let cached = REQUEST_ERRORS.with(|cache| {
+        cache
+            .borrow()
+            .iter()
+            .find(|(owner, _, _)| *owner == interpreter)
+            .map(|&(_, wrapper, raw)| (wrapper, raw))
+    });
+    if let Some((wrapper, raw)) = cached {
+        // SAFETY: strong references of this interpreter, held forever.
+        let (wrapper, raw) = unsafe {
+            (
+                Bound::from_borrowed_ptr(py, wrapper),
+                Bound::from_borrowed_ptr(py, raw),
+            )
+        };
+        // An application may have detached the wrapper from its buffer.
+        let attached = match wrapper.getattr("buffer") {
+            Ok(buffer) => buffer.is(&raw),
+            Err(err) => {
+                Raised::from_err(py, err).clear(py);
+                false
+            }
+        };
+        if attached {
+            // SAFETY: raw is a LogObject (made below) and the GIL is held.
+            unsafe { (*raw.as_ptr().cast::<LogObject>()).target = Some(target) };
+            return Ok((wrapper, raw));
+        }
+    }
+    let (wrapper, raw) = new_text_log(
+        py,
+        log_type,
+        wrapper_type,
+        Some(target),
+        c"<wsgi.errors>",
+        names,
+    )?;
+    REQUEST_ERRORS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.retain(|(owner, _, _)| *owner != interpreter);
+        cache.push((
+            interpreter,
+            wrapper.clone().into_ptr(),
+            raw.clone().into_ptr(),
+        ));
+    });
     Ok((wrapper, raw))
 }
 

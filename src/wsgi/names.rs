@@ -36,9 +36,12 @@ pub enum Name {
     ModWsgiThreadRequests,
     Http,
     Https,
+    ReloadRequired,
+    Utf8,
+    BackslashReplace,
 }
 
-const TEXTS: [(Name, &str); 19] = [
+const TEXTS: [(Name, &str); 22] = [
     (Name::StartResponse, "start_response"),
     (Name::Mtime, "__mtime__"),
     (Name::WsgiVersion, "wsgi.version"),
@@ -58,6 +61,9 @@ const TEXTS: [(Name, &str); 19] = [
     (Name::ModWsgiThreadRequests, "mod_wsgi.thread_requests"),
     (Name::Http, "http"),
     (Name::Https, "https"),
+    (Name::ReloadRequired, "reload_required"),
+    (Name::Utf8, "utf-8"),
+    (Name::BackslashReplace, "backslashreplace"),
 ];
 
 /// Most CGI variable names kept per interpreter.

@@ -17,7 +17,7 @@ use super::environ::{RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
-use super::log::{CurrentRequest, LogTarget, expire_text_log, log_target, new_text_log};
+use super::log::{CurrentRequest, LogTarget, expire_text_log, log_target, request_errors};
 use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
@@ -100,12 +100,12 @@ impl<'py> RequestObjects<'py> {
         exchange: *mut Exchange,
         log: LogTarget,
     ) -> RaisedResult<Self> {
-        let (errors, errors_log) = new_text_log(
+        let (errors, errors_log) = request_errors(
             py,
             &types.log(py),
             &types.text_io_wrapper(py),
-            Some(log),
-            c"<wsgi.errors>",
+            log,
+            &types.names,
         )?;
         Ok(RequestObjects {
             input: new_exchange_object(py, &types.input(py), exchange)?,

@@ -31,8 +31,12 @@ static LOAD_LOCK: Mutex<()> = Mutex::new(());
 /// even when what said "changed" (a one-shot `reload_required`) would now
 /// say otherwise.
 static REPORTED_CHANGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Whether REPORTED_CHANGED has anything, so that requests do not take its
+/// lock until a change was reported.
+static ANY_REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn report_changed(name: &str) -> Loaded<'static> {
+    ANY_REPORTED.store(true, std::sync::atomic::Ordering::Release);
     let mut reported = REPORTED_CHANGED.lock();
     if !reported.iter().any(|known| known == name) {
         reported.push(name.to_string());
@@ -192,8 +196,14 @@ fn hook_wants_reload(
     resource: &str,
     path: &Path,
     load: &ScriptLoad<'_>,
+    names: &Names,
 ) -> bool {
-    let hook = match module.getattr_opt("reload_required") {
+    // Looked up in the module's dict, as mod_wsgi does: a getattr of a
+    // missing name would make (and drop) an AttributeError every request.
+    let Ok(module) = module.cast::<PyModule>() else {
+        return false;
+    };
+    let hook = match module.dict().get_item(names.get(py, Name::ReloadRequired)) {
         Ok(Some(hook)) if hook.is_callable() => hook,
         Ok(_) => return false,
         Err(err) => {
@@ -243,16 +253,19 @@ pub fn load_script<'py>(
         (_, Some(known)) => Some(known),
         (_, None) => Some(stat()?),
     };
-    if on_change == OnChange::Report && REPORTED_CHANGED.lock().contains(&name) {
+    if on_change == OnChange::Report
+        && ANY_REPORTED.load(std::sync::atomic::Ordering::Acquire)
+        && REPORTED_CHANGED.lock().contains(&name)
+    {
         return Ok(Loaded::Changed);
     }
     let mut forced = false;
     match current(py, &modules, &name, on_change, mtime, names)? {
         Some(Loaded::Module(module)) => {
             let asked = on_change != OnChange::Keep
-                && load
-                    .resource
-                    .is_some_and(|resource| hook_wants_reload(py, &module, resource, path, load));
+                && load.resource.is_some_and(|resource| {
+                    hook_wants_reload(py, &module, resource, path, load, names)
+                });
             if !asked {
                 return Ok(Loaded::Module(module));
             }
