@@ -13,7 +13,9 @@
 # from a scratch copy of the checkout under /tmp, as www-data (mod_wsgi-
 # express will not run Apache as root without --user), on the fixed ports
 # it uses (9876, 9877), which must be free. MOD_WSGI_SUITE_EXPRESS sets
-# the mod_wsgi version whose express builds the server (default 6.0.5).
+# the mod_wsgi version whose express builds the server (default 6.0.5);
+# MOD_WSGI_SUITE_MODULE another module to swap in instead of this one (for
+# instance Debian's /usr/lib/apache2/modules/mod_wsgi.so, to compare).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -27,7 +29,7 @@ express_version="${MOD_WSGI_SUITE_EXPRESS:-6.0.5}"
 
 # lsof and openssl: the suite's own helpers use them.
 "$here/scripts/setup.sh" lsof openssl
-module="$here/target/release/libmod_wsgi.so"
+module="${MOD_WSGI_SUITE_MODULE:-$here/target/release/libmod_wsgi.so}"
 
 for port in 9876 9877; do
     if ! /usr/bin/python3 -c "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', $port))" 2>/dev/null; then
