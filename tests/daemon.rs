@@ -497,6 +497,59 @@ fn restrict_embedded_keeps_python_out_of_apache_children() {
     );
 }
 
+const GLOBAL_IMPORT: &str = r#"import os
+marks = os.path.join(os.path.dirname(__file__), "..", "marks")
+if os.path.isdir(marks):
+    open(os.path.join(marks, "imported-%d" % os.getpid()), "w").close()
+"#;
+
+/// As in mod_wsgi, a WSGIImportScript for %{GLOBAL} still starts Python
+/// in Apache's children under WSGIRestrictEmbedded On, and is loaded
+/// there; requests for embedded mode are still refused.
+#[test]
+fn restrict_embedded_still_loads_global_import_scripts() {
+    let apache = info_site(Mpm::Prefork)
+        .with(|b| b.file("apps/global_import.py", GLOBAL_IMPORT))
+        .conf(
+            "WSGIRestrictEmbedded On\n\
+             WSGIImportScript {root}/apps/global_import.py process-group=%{GLOBAL} application-group=%{GLOBAL}\n\
+             WSGIScriptAlias /global {root}/apps/daemon_info.wsgi process-group=%{GLOBAL}\n",
+        )
+        .start();
+    let marks = apache.writable_dir("marks");
+    // Children started after the directory exists load the script: a
+    // graceful restart makes new ones.
+    apache.graceful();
+    let children: Vec<i32> = apache
+        .child_pids()
+        .into_iter()
+        .filter(|pid| !argv0(*pid).unwrap_or_default().starts_with("(wsgi:"))
+        .collect();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let imported = loop {
+        let found: Vec<i32> = std::fs::read_dir(&marks)
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("imported-")
+                    .and_then(|p| p.parse().ok())
+            })
+            .collect();
+        if found.iter().any(|p| children.contains(p)) || std::time::Instant::now() > until {
+            break found;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        imported.iter().any(|p| children.contains(p)),
+        "no Apache child imported the script: {imported:?} vs {children:?}\n{}",
+        apache.error_log()
+    );
+    assert_eq!(apache.get("/global").status, 500);
+}
+
 #[test]
 fn restrict_process_limits_the_groups() {
     let apache = info_site(Mpm::Event)

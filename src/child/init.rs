@@ -57,7 +57,8 @@ fn restore_sigchld() {
 unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
     // Apache's children never accept on the daemon sockets.
     crate::groups::close_listeners_except(None);
-    // Access, auth and dispatch scripts run here whatever the mode.
+    // Access, auth and dispatch scripts, and import scripts for
+    // %{GLOBAL}, run here whatever the mode.
     if context::embedded_restricted() && !crate::config::directives::child_scripts_configured() {
         log::server(
             std::ptr::null(),

@@ -118,8 +118,9 @@ unsafe fn compile_pattern(
 /// directives or start-up need: the daemon process group names (a name
 /// must be unique, and WSGIImportScript may only name a group defined
 /// before it), and whether a script that runs in Apache's children (an
-/// access, auth or dispatch script) was configured, which needs Python
-/// there even under WSGIRestrictEmbedded On. Keyed by the configuration
+/// access, auth or dispatch script, or a WSGIImportScript for
+/// `%{GLOBAL}`) was configured, which needs Python there even under
+/// WSGIRestrictEmbedded On. Keyed by the configuration
 /// pool, so a new reading of the configuration starts afresh.
 #[derive(Default)]
 pub struct Reading {
@@ -271,6 +272,11 @@ unsafe extern "C" fn import_script_directive(
                     "WSGIImportScript: process group '{}' has not been defined by an earlier WSGIDaemonProcess",
                     script.process_group
                 ));
+            }
+            // A script for Apache's children needs Python there, even
+            // under WSGIRestrictEmbedded On (as in mod_wsgi).
+            if script.process_group.is_empty() {
+                reading((*cmd).pool).child_scripts = true;
             }
             server_config(cmd).import_scripts.push(script);
             Ok(())
