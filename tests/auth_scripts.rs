@@ -11,7 +11,6 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine;
 use common::*;
 
 const MODULES: &str = "/usr/lib/apache2/modules";
@@ -94,11 +93,6 @@ fn auth_modules() -> String {
         .collect()
 }
 
-fn basic(user: &str, password: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {token}")
-}
-
 fn protected_site(mpm: Mpm, mode: Mode) -> Apache {
     SiteBuilder::new(mpm, mode)
         .with(|b| b.file("apps/auth.wsgi", AUTH_SCRIPT))
@@ -130,7 +124,7 @@ fn get_as(apache: &Apache, path: &str, user: &str, password: &str) -> Response {
     apache.request(
         "GET",
         path,
-        &[("Authorization", &basic(user, password))],
+        &[("Authorization", &basic_auth(user, password))],
         b"",
     )
 }
@@ -342,19 +336,6 @@ const NEW_PASSWORD_SCRIPT: &str = r#"def check_password(environ, user, password)
     return user == "spy" and password == "changed"
 "#;
 
-/// One Apache child, so that every request meets the script it loaded.
-fn single_child(mpm: Mpm) -> &'static str {
-    match mpm {
-        Mpm::Prefork => {
-            "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\nMaxRequestWorkers 1\n"
-        }
-        _ => {
-            "ServerLimit 1\nStartServers 1\nThreadsPerChild 8\nMaxRequestWorkers 8\n\
-             MinSpareThreads 1\nMaxSpareThreads 8\n"
-        }
-    }
-}
-
 /// A changed script is loaded again (WSGIScriptReloading, default On);
 /// with WSGIScriptReloading Off the loaded one stays.
 fn changed_scripts_reload_unless_reloading_is_off(mpm: Mpm, mode: Mode) {
@@ -362,7 +343,7 @@ fn changed_scripts_reload_unless_reloading_is_off(mpm: Mpm, mode: Mode) {
         let apache = SiteBuilder::new(mpm, mode)
             .with(|b| {
                 b.file("apps/auth.wsgi", AUTH_SCRIPT)
-                    .mpm_conf(single_child(mpm))
+                    .mpm_conf(mpm.single_child_tuning())
             })
             .mount("/basic", "report.wsgi", REPORT, "")
             .conf(&auth_modules())

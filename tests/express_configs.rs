@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use common::*;
 
 const FLASK_APP: &str = r#"import os
@@ -201,11 +200,6 @@ impl Drop for ExpressServer {
     }
 }
 
-fn basic(user: &str, password: &str) -> String {
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {token}")
-}
-
 fn serves_the_generated_configuration(version: &str) {
     let server = ExpressServer::setup(version);
     let conf = server.conf();
@@ -230,7 +224,7 @@ fn serves_the_generated_configuration(version: &str) {
         "{version}: {anonymous:?}\n{}",
         server.error_log()
     );
-    let auth = basic("spy", "secret");
+    let auth = basic_auth("spy", "secret");
     let ok = server.get(
         "/",
         &[("Authorization", &auth), ("X-Forwarded-For", "1.2.3.4")],
@@ -252,7 +246,7 @@ fn serves_the_generated_configuration(version: &str) {
         argv0(daemon).is_some_and(|name| name.starts_with("(wsgi:")),
         "{version}: the application ran in a daemon process"
     );
-    let wrong = server.get("/", &[("Authorization", &basic("spy", "nope"))]);
+    let wrong = server.get("/", &[("Authorization", &basic_auth("spy", "nope"))]);
     assert_eq!(wrong.status, 401);
     let alias = server.get("/static/hello.txt", &[("Authorization", &auth)]);
     assert_eq!(alias.status, 200, "{version}: {alias:?}");

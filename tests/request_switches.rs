@@ -221,10 +221,8 @@ fn newrelic_without_the_package_warns_once() {
     for mode in [Mode::Embedded, Mode::Daemon] {
         let apache = SiteBuilder::new(Mpm::Event, mode)
             .with(|b| {
-                b.file("newrelic.ini", NEWRELIC_INI).mpm_conf(
-                    "ServerLimit 1\nStartServers 1\nThreadsPerChild 8\nMaxRequestWorkers 8\n\
-                     MinSpareThreads 1\nMaxSpareThreads 8\n",
-                )
+                b.file("newrelic.ini", NEWRELIC_INI)
+                    .mpm_conf(Mpm::Event.single_child_tuning())
             })
             .conf("WSGINewRelicConfigFile {root}/newrelic.ini\n")
             .daemon_option("newrelic-config-file={root}/newrelic.ini processes=1")

@@ -123,7 +123,7 @@ def application(environ, start_response):
 /// False keeps it, and an exception is logged and keeps it.
 fn reload_required_hook_decides(mpm: Mpm, mode: Mode) {
     let apache = SiteBuilder::new(mpm, mode)
-        .with(|b| b.mpm_conf(single_child(mpm)))
+        .with(|b| b.mpm_conf(mpm.single_child_tuning()))
         .daemon_option("processes=1")
         .mount("/app", "reload_hook.wsgi", RELOAD_HOOK_APP, "")
         .start();
@@ -156,19 +156,6 @@ fn reload_required_hook_decides(mpm: Mpm, mode: Mode) {
         log.contains(&format!("Loading WSGI script '{script}'.")),
         "{log}"
     );
-}
-
-/// One Apache child (and so, in embedded mode, one copy of the module).
-fn single_child(mpm: Mpm) -> &'static str {
-    match mpm {
-        Mpm::Prefork => {
-            "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\nMaxRequestWorkers 1\n"
-        }
-        _ => {
-            "ServerLimit 1\nStartServers 1\nThreadsPerChild 8\nMaxRequestWorkers 8\n\
-             MinSpareThreads 1\nMaxSpareThreads 8\n"
-        }
-    }
 }
 
 const DISPATCH_SCRIPT: &str = r#"def process_group(environ):

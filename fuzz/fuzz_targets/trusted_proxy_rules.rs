@@ -11,20 +11,6 @@ use std::collections::BTreeMap;
 use libfuzzer_sys::fuzz_target;
 use wsgi_core::trusted_proxies::{KNOWN_HEADERS, ProxyEnv, apply_trusted_headers, parse_proxies};
 
-struct Env(BTreeMap<String, Vec<u8>>);
-
-impl ProxyEnv for Env {
-    fn get(&self, name: &str) -> Option<Vec<u8>> {
-        self.0.get(name).cloned()
-    }
-    fn set(&mut self, name: &str, value: &[u8]) {
-        self.0.insert(name.to_string(), value.to_vec());
-    }
-    fn unset(&mut self, name: &str) {
-        self.0.remove(name);
-    }
-}
-
 const REWRITTEN: [&str; 7] = [
     "REMOTE_ADDR",
     "HTTP_HOST",
@@ -47,15 +33,15 @@ fuzz_target!(|data: &[u8]| {
     let proxies_text = String::from_utf8_lossy(fields.next().unwrap_or_default());
     let peer = fields.next().unwrap_or_default().to_vec();
     let proxies = parse_proxies("WSGITrustedProxies", &proxies_text).ok();
-    let mut env = Env(BTreeMap::new());
-    env.set("REMOTE_ADDR", &peer);
-    env.set("HTTP_HOST", b"real.example");
-    env.set("SERVER_NAME", b"real.example");
-    env.set("SERVER_PORT", b"80");
-    env.set("SCRIPT_NAME", b"/app");
+    let mut env: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    ProxyEnv::set(&mut env, "REMOTE_ADDR", &peer);
+    ProxyEnv::set(&mut env, "HTTP_HOST", b"real.example");
+    ProxyEnv::set(&mut env, "SERVER_NAME", b"real.example");
+    ProxyEnv::set(&mut env, "SERVER_PORT", b"80");
+    ProxyEnv::set(&mut env, "SCRIPT_NAME", b"/app");
     for (name, _) in KNOWN_HEADERS {
         if let Some(value) = fields.next() {
-            env.set(name, value);
+            ProxyEnv::set(&mut env, name, value);
         }
     }
     let configured: Vec<String> = KNOWN_HEADERS
@@ -64,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
         .filter(|(i, _)| mask & (1 << (i % 16)) != 0)
         .map(|(_, (name, _))| name.to_string())
         .collect();
-    let before: Vec<Option<Vec<u8>>> = REWRITTEN.iter().map(|name| env.get(name)).collect();
+    let before: Vec<Option<Vec<u8>>> = REWRITTEN.iter().map(|name| ProxyEnv::get(&env, name)).collect();
     let peer_trusted = match &proxies {
         None => true,
         Some(list) => std::str::from_utf8(&peer)
@@ -83,9 +69,9 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     for (name, category) in KNOWN_HEADERS {
         if categories.contains(&category) {
-            assert!(env.get(name).is_none(), "{name} survived an untrusted peer");
+            assert!(ProxyEnv::get(&env, name).is_none(), "{name} survived an untrusted peer");
         }
     }
-    let after: Vec<Option<Vec<u8>>> = REWRITTEN.iter().map(|name| env.get(name)).collect();
+    let after: Vec<Option<Vec<u8>>> = REWRITTEN.iter().map(|name| ProxyEnv::get(&env, name)).collect();
     assert_eq!(before, after, "an untrusted peer changed the environ");
 });

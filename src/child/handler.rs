@@ -233,6 +233,8 @@ struct GroupNames {
 /// for `request`.
 pub struct NameExpander<'e> {
     request: &'e Request<'e>,
+    server_hostname: std::borrow::Cow<'e, str>,
+    request_hostname: std::borrow::Cow<'e, str>,
     script_name: String,
 }
 
@@ -247,6 +249,8 @@ impl<'e> NameExpander<'e> {
         };
         NameExpander {
             request,
+            server_hostname: request.server_hostname(),
+            request_hostname: request.hostname(),
             script_name: String::from_utf8_lossy(&collapse_slashes(&uri.as_bytes()[..end]))
                 .into_owned(),
         }
@@ -258,9 +262,9 @@ impl<'e> NameExpander<'e> {
         how(
             name,
             &GroupContext {
-                server_hostname: &request.server_hostname(),
+                server_hostname: &self.server_hostname,
                 port: request.server_port(),
-                request_hostname: &request.hostname(),
+                request_hostname: &self.request_hostname,
                 script_name: &self.script_name,
                 env: &lookup,
             },

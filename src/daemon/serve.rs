@@ -806,6 +806,7 @@ impl Server {
             state.active.insert(id, active);
             id
         };
+        let counts_as_activity = !ignores_activity(&head.vars);
         let usable = if let Some(limit) = self.group.options.queue_timeout
             && queued_for(&head.vars) > limit
         {
@@ -824,19 +825,24 @@ impl Server {
                     })
                     .is_ok()
         } else {
-            self.run_request(stream, &head)
+            self.run_request(stream, &head, counts_as_activity)
         };
         // Bytes already buffered past the request would never wake epoll.
         Some(Served {
             id,
             usable: usable && stream.pending() == 0,
-            counts_as_activity: !ignores_activity(&head.vars),
+            counts_as_activity,
         })
     }
 
     /// Runs the application; returns whether the connection is still in
     /// step (the response ended cleanly) and can take another request.
-    fn run_request(&self, stream: &mut FrameStream, head: &RequestHead) -> bool {
+    fn run_request(
+        &self,
+        stream: &mut FrameStream,
+        head: &RequestHead,
+        counts_as_activity: bool,
+    ) -> bool {
         let cgi = &head.vars;
         let text = |name: &str| {
             cgi.get(name)
@@ -865,7 +871,7 @@ impl Server {
             server: self.group.server.0,
             remote,
         };
-        let activity = (!ignores_activity(cgi)).then_some(&self.activity);
+        let activity = counts_as_activity.then_some(&self.activity);
         let mut backend = SocketBackend::new(stream, activity);
         let request = RunRequest {
             script: &script,

@@ -10,7 +10,8 @@ use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::backend::RequestLog;
 pub use super::hook_script::{HookFailed as AuthFailed, HookScript as AuthScript};
-use super::hook_script::{log_exception, ours, run_hook_script};
+use super::hook_script::{log_exception, run_hook_script};
+use super::log::ours;
 use wsgi_core::level::Level;
 
 /// The function called and its arguments after the environ.

@@ -10,6 +10,7 @@ use python_embed::{PyResultExt, Raised};
 
 use super::backend::{Backend, RequestLog};
 use super::interpreter::interpreter_for;
+use super::log::ours;
 use super::run::{Completion, RunRequest, run_application};
 use super::script::{Loaded, OnChange, ScriptLoad, load_script};
 use wsgi_core::level::Level;
@@ -24,10 +25,6 @@ pub struct Target<'a> {
     pub on_change: OnChange,
     /// WSGICaseSensitivity: Off names script modules by lower-cased path.
     pub case_sensitive_paths: bool,
-}
-
-fn ours(text: &str) -> String {
-    format!("mod_wsgi (pid={}): {text}", std::process::id())
 }
 
 /// Loads the script of `request` (reloading it if changed) in the target

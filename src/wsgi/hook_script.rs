@@ -15,7 +15,7 @@ use python_embed::{PyResultExt, Raised, RaisedResult};
 use super::backend::RequestLog;
 use super::environ::{ServerFacts, latin1_str};
 use super::interpreter::interpreter_for;
-use super::log::{CurrentRequest, expire_text_log, log_target, new_text_log};
+use super::log::{CurrentRequest, expire_text_log, log_target, new_text_log, ours};
 use super::script::{Loaded, OnChange, ScriptLoad, load_script};
 use wsgi_core::environ::CgiEnviron;
 use wsgi_core::level::Level;
@@ -40,10 +40,6 @@ pub struct HookScript<'a> {
 /// log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookFailed;
-
-pub fn ours(text: &str) -> String {
-    format!("mod_wsgi (pid={}): {text}", std::process::id())
-}
 
 /// Logs the pending Python exception with its traceback.
 pub fn log_exception(py: Python<'_>, log: &dyn RequestLog, path: &str) {

@@ -39,6 +39,11 @@ pub fn log_to_server(level: Level, line: &str) {
     }
 }
 
+/// `text` with mod_wsgi's prefix for its own log lines.
+pub fn ours(text: &str) -> String {
+    format!("mod_wsgi (pid={}): {text}", std::process::id())
+}
+
 /// Lines outside any request, for code that takes a [`RequestLog`].
 pub struct ServerLines;
 

@@ -17,7 +17,7 @@ use super::environ::{RequestExtras, ServerFacts, build_environ};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
-use super::log::{CurrentRequest, LogTarget, expire_text_log, log_target, request_errors};
+use super::log::{CurrentRequest, LogTarget, expire_text_log, log_target, ours, request_errors};
 use super::names::Name;
 use super::start_response::type_name;
 use super::types::WsgiTypes;
@@ -168,12 +168,15 @@ pub fn exception_line(_py: Python<'_>, script: &str) -> String {
             }
         }
     };
-    let text = if name == "SystemExit" {
-        format!("SystemExit exception raised by WSGI script '{script}'; ignored.")
+    if name == "SystemExit" {
+        ours(&format!(
+            "SystemExit exception raised by WSGI script '{script}'; ignored."
+        ))
     } else {
-        format!("{name} exception raised processing WSGI script '{script}'.")
-    };
-    format!("mod_wsgi (pid={}): {text}", std::process::id())
+        ours(&format!(
+            "{name} exception raised processing WSGI script '{script}'."
+        ))
+    }
 }
 
 /// Logs the current Python exception with its traceback, as mod_wsgi does.
@@ -323,10 +326,7 @@ fn failure(py: Python<'_>, types: &WsgiTypes, exchange: &mut Exchange, script: &
         python_embed::raised::clear(py);
         exchange.log(
             Level::Info,
-            &format!(
-                "mod_wsgi (pid={}): Request interrupted by RequestTimeout; thread recovered.",
-                std::process::id()
-            ),
+            &ours("Request interrupted by RequestTimeout; thread recovered."),
         );
     } else {
         log_exception(py, exchange, script);

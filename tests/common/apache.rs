@@ -71,6 +71,21 @@ impl Mpm {
         }
     }
 
+    /// One child (with 8 threads where the MPM has threads), so that every
+    /// request meets the same process: for `ServerBuilder::mpm_conf`.
+    pub fn single_child_tuning(self) -> &'static str {
+        match self {
+            Mpm::Prefork => {
+                "StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\nServerLimit 1\n\
+                 MaxRequestWorkers 1\n"
+            }
+            Mpm::Event | Mpm::Worker => {
+                "ServerLimit 1\nStartServers 1\nThreadsPerChild 8\nMaxRequestWorkers 8\n\
+                 MinSpareThreads 1\nMaxSpareThreads 8\n"
+            }
+        }
+    }
+
     /// Small enough that many servers can run side by side, large enough
     /// that tests with concurrent requests do not queue.
     fn default_tuning(self) -> &'static str {

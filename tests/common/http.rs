@@ -442,6 +442,13 @@ pub fn read_byte_pattern(stream: &mut impl std::io::Read) -> usize {
     }
 }
 
+/// An `Authorization` value for HTTP Basic authentication.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,8 @@ pub mod wsgi;
 
 pub use apache::{Apache, Mpm, ServerBuilder, StartError, assert_refused, module_path};
 pub use http::{
-    Response, chunked, keepalive_request, read_byte_pattern, read_raw_head, read_response,
-    try_read_response,
+    Response, basic_auth, chunked, keepalive_request, read_byte_pattern, read_raw_head,
+    read_response, try_read_response,
 };
 pub use load::{Load, LoadReport, Outcome};
 pub use process::{argv0, is_named_daemon, is_running, peak_rss_kib};

@@ -252,6 +252,19 @@ pub trait ProxyEnv {
     fn unset(&mut self, name: &str);
 }
 
+/// Variables as plain data (for tests and the fuzz target).
+impl ProxyEnv for std::collections::BTreeMap<String, Vec<u8>> {
+    fn get(&self, name: &str) -> Option<Vec<u8>> {
+        std::collections::BTreeMap::get(self, name).cloned()
+    }
+    fn set(&mut self, name: &str, value: &[u8]) {
+        self.insert(name.to_string(), value.to_vec());
+    }
+    fn unset(&mut self, name: &str) {
+        self.remove(name);
+    }
+}
+
 fn parse_ip(text: &[u8]) -> Option<IpAddr> {
     std::str::from_utf8(text).ok()?.trim().parse().ok()
 }
@@ -398,30 +411,17 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    #[derive(Default)]
-    struct Env(BTreeMap<String, Vec<u8>>);
-
-    impl ProxyEnv for Env {
-        fn get(&self, name: &str) -> Option<Vec<u8>> {
-            self.0.get(name).cloned()
-        }
-        fn set(&mut self, name: &str, value: &[u8]) {
-            self.0.insert(name.to_string(), value.to_vec());
-        }
-        fn unset(&mut self, name: &str) {
-            self.0.remove(name);
-        }
-    }
+    type Env = BTreeMap<String, Vec<u8>>;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env(pairs
+        pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-            .collect())
+            .collect()
     }
 
     fn text(env: &Env, name: &str) -> Option<String> {
-        env.get(name).map(|v| String::from_utf8(v).unwrap())
+        ProxyEnv::get(env, name).map(|v| String::from_utf8(v).unwrap())
     }
 
     fn headers(names: &str) -> Vec<String> {
