@@ -86,6 +86,7 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
     let (maximum_processes, threads_per_process) = context::shape();
     interpreter::configure(InterpreterSetup {
         python_path: config.python_path.clone().unwrap_or_default(),
+        home: None,
         python_eggs: config.python_eggs.clone(),
         restrict_stdout: config.restrict_stdout.unwrap_or(false),
         restrict_stdin: config.restrict_stdin.unwrap_or(false),

@@ -347,6 +347,7 @@ unsafe fn setup_and_serve(
     crate::wsgi::log::set_server_log(|level, line| log::server(std::ptr::null(), level, line));
     interpreter::configure(InterpreterSetup {
         python_path: options.python_path.clone(),
+        home: options.home.clone(),
         python_eggs: options.python_eggs.clone(),
         restrict_stdout: config.restrict_stdout.unwrap_or(false),
         restrict_stdin: config.restrict_stdin.unwrap_or(false),

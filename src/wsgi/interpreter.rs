@@ -30,6 +30,9 @@ use super::types::WsgiTypes;
 pub struct InterpreterSetup {
     /// WSGIPythonPath (or a daemon's python-path).
     pub python_path: Vec<PathBuf>,
+    /// A daemon's home=: first on every interpreter's `sys.path`, as when
+    /// Python runs a script from that directory (mod_wsgi does the same).
+    pub home: Option<PathBuf>,
     /// WSGIPythonEggs (or a daemon's python-eggs): `PYTHON_EGG_CACHE` in
     /// each interpreter's `os.environ`.
     pub python_eggs: Option<PathBuf>,
@@ -215,6 +218,11 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
         for line in take_traceback_lines(py) {
             super::log::log_to_server(wsgi_core::level::Level::Error, &line);
         }
+    }
+    if let Some(home) = &setup.home {
+        sys.getattr("path")
+            .and_then(|path| path.call_method1("insert", (0, home.as_os_str())))
+            .raised(py)?;
     }
     // After sys.path is complete: a `mod_wsgi` package there is used.
     python_module::install(

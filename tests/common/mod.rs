@@ -21,5 +21,5 @@ pub use http::{
 };
 pub use load::{Load, LoadReport, Outcome};
 pub use process::{argv0, is_named_daemon, is_running, peak_rss_kib};
-pub use venv::{mod_wsgi_venv, site_packages, test_venv};
+pub use venv::{mod_wsgi_venv, pip_installed_venv, site_packages, test_venv};
 pub use wsgi::{DAEMON_GROUP, DAEMON_PROCESSES, DAEMON_THREADS, Mode, SiteBuilder, apps_dir};

@@ -130,7 +130,80 @@ fn run(command: &mut Command) {
 /// FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so the
 /// venv is reused across toolchain upgrades.
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+    fold(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// The files `pip install .` builds from: a venv made from them is reused
+/// only while none of them changes.
+const PIP_SOURCES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "build.rs",
+    "pyproject.toml",
+    "MANIFEST.in",
+    "src",
+    "apache-sys",
+    "python-embed",
+    "wsgi-core",
+    "python",
+];
+
+/// A venv into which `pip install .` installed this checkout (module and
+/// mod_wsgi-express), with Flask beside it: what a user who installs with
+/// pip has. Cargo builds it in `target/pip`, so a rebuild after a change
+/// is incremental.
+pub fn pip_installed_venv() -> PathBuf {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for source in PIP_SOURCES {
+        hash = hash_tree(&checkout.join(source), hash);
+    }
+    let name = format!("mod_wsgi-rs-pip-{:012x}", hash >> 16);
+    venv_with(&name, |venv| {
+        run(python_command(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+            ])
+            .arg(checkout)
+            .arg("flask==3.1.3")
+            .env("CARGO_TARGET_DIR", checkout.join("target/pip"))
+            .env_remove("PYO3_PYTHON"));
+    })
+}
+
+/// Folds the names and contents of the files under `path` (skipping
+/// build output) into `hash`, in a stable order.
+fn hash_tree(path: &Path, mut hash: u64) -> u64 {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    if matches!(name.as_deref(), Some("target" | "__pycache__"))
+        || name.is_some_and(|n| n.ends_with(".egg-info"))
+    {
+        return hash;
+    }
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        for entry in entries {
+            hash = hash_tree(&entry, hash);
+        }
+        return hash;
+    }
+    let bytes = fs::read(path).unwrap_or_default();
+    // Relative to the checkout, so that a fresh clone elsewhere hashes alike.
+    let relative = path
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path);
+    hash = fold(hash, relative.to_string_lossy().as_bytes());
+    fold(hash, &bytes)
+}
+
+fn fold(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
 }
