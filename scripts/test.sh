@@ -4,8 +4,9 @@
 # www-data) and drive them over HTTP. Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# strace: tests watch for sendfile() (WSGIEnableSendfile).
-scripts/setup.sh strace
+# strace: tests watch for sendfile() (WSGIEnableSendfile); openssl makes
+# the HTTPS tests' certificates; dpkg-dev (dpkg-shlibdeps) builds the .deb.
+scripts/setup.sh strace openssl dpkg-dev
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --release -- -D warnings

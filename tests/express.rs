@@ -330,6 +330,7 @@ fn setup_server_writes_an_apachectl_that_starts_and_stops_it() {
             .unwrap()
     };
     assert_success("apachectl configtest", &apachectl("configtest"));
+    let _stop = StopOnDrop(root.clone());
     assert_success("apachectl start", &apachectl("start"));
     let until = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -347,7 +348,6 @@ fn setup_server_writes_an_apachectl_that_starts_and_stops_it() {
         assert!(Instant::now() < until, "no pid file");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let stopped = scopeguard(pid, &root);
     let first = get(port, "/").text();
     assert!(first.starts_with("flask|"), "{first}");
     assert_eq!(get(port, "/static/hello.txt").text(), "static text\n");
@@ -360,21 +360,20 @@ fn setup_server_writes_an_apachectl_that_starts_and_stops_it() {
         assert!(Instant::now() < until, "Apache {pid} did not stop");
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(stopped);
 }
 
-/// Stops the Apache `pid` if the test ends before it did.
-struct StopOnDrop(i32);
-
-fn scopeguard(pid: i32, _root: &Path) -> StopOnDrop {
-    StopOnDrop(pid)
-}
+/// Stops the Apache of the server root (by its pid file) if the test ends
+/// before it did.
+struct StopOnDrop(PathBuf);
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        if is_running(self.0) {
+        let pid = std::fs::read_to_string(self.0.join("httpd.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|pid| is_running(*pid)) {
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0),
+                nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGTERM,
             );
         }
@@ -666,4 +665,243 @@ fn bad_options_stop_it_with_a_message_naming_them() {
             "{args:?} wrote a configuration"
         );
     }
+}
+
+/// Every option at once, in both modes: httpd accepts the configuration
+/// the templates write (the branches no other test starts a server for).
+#[test]
+fn every_option_writes_a_configuration_httpd_accepts() {
+    let venv = pip_installed_venv();
+    let dir = Scratch::new("everything");
+    let script = dir.write("app.py", FLASK_APP);
+    let hooks = dir.write(
+        "hooks.py",
+        "def check_password(environ, user, password):\n    return None\n\n\
+         def groups_for_user(environ, user):\n    return []\n\n\
+         def allow_access(environ, host):\n    return True\n",
+    );
+    let include = dir.write("extra.conf", "# included\n");
+    let envvars = dir.write("envvars.sh", "export EXTRA=1\n");
+    let base = dir.0.join("site");
+    let openssl = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=www.example.test"])
+        .arg("-keyout")
+        .arg(base.with_extension("key"))
+        .arg("-out")
+        .arg(base.with_extension("crt"))
+        .output()
+        .unwrap();
+    assert_success("openssl req", &openssl);
+    for (mode, extra) in [
+        ("daemon", &["--processes", "3", "--max-clients", "40"][..]),
+        (
+            "embedded",
+            &["--embedded-mode", "--server-mpm", "prefork"][..],
+        ),
+    ] {
+        let root = dir.0.join(format!("root-{mode}"));
+        let mut command = express(&venv);
+        command
+            .current_dir(&dir.0)
+            .arg("setup-server")
+            .arg(&script)
+            .args([
+                "--server-name",
+                "www.example.test",
+                "--server-alias",
+                "a.example.test",
+            ])
+            .args([
+                "--allow-localhost",
+                "--https-port",
+                &free_port().to_string(),
+            ])
+            .arg("--ssl-certificate")
+            .arg(&base)
+            .arg("--ssl-ca-certificate-file")
+            .arg(base.with_extension("crt"))
+            .args([
+                "--ssl-verify-client",
+                "/secure",
+                "--ssl-environment",
+                "--https-only",
+            ])
+            .args([
+                "--hsts-policy",
+                "max-age=60",
+                "--server-status",
+                "--server-metrics",
+            ])
+            .args([
+                "--compress-responses",
+                "--access-log",
+                "--access-log-format",
+                "combined",
+            ])
+            .args(["--error-log-format", "%M", "--startup-log", "--rotate-logs"])
+            .args(["--directory-index", "index.html", "--directory-listing"])
+            .args([
+                "--allow-override",
+                "FileInfo",
+                "--setenv",
+                "COLOUR",
+                "blue \"navy\"",
+            ])
+            .args(["--passenv", "HOME", "--ignore-activity", "/health"])
+            .arg("--include-file")
+            .arg(&include)
+            .arg("--envvars-script")
+            .arg(&envvars)
+            .arg("--auth-user-script")
+            .arg(&hooks)
+            .arg("--auth-group-script")
+            .arg(&hooks)
+            .arg("--host-access-script")
+            .arg(&hooks)
+            .args([
+                "--trust-proxy-header",
+                "X-Forwarded-For",
+                "--trust-proxy",
+                "10.0.0.0/8",
+            ])
+            .args(["--switch-interval", "0.01", "--python-warnings", "ignore"])
+            .args([
+                "--mount-point",
+                "/app",
+                "--keep-alive-timeout",
+                "0",
+                "--enable-sendfile",
+            ])
+            .args([
+                "--error-override",
+                "--chunked-request",
+                "--map-head-to-get",
+                "Off",
+            ])
+            .args([
+                "--initial-workers",
+                "0.5",
+                "--request-timeout",
+                "30",
+                "--interrupt-timeout",
+                "5",
+            ])
+            .args([
+                "--send-buffer-size",
+                "8192",
+                "--receive-buffer-size",
+                "8192",
+            ])
+            .args(["--locale", "C.UTF-8", "--python-path"])
+            .arg(dir.0.join("with space"))
+            .args(extra);
+        server_args(&mut command, &root, free_port());
+        let output = command.output().unwrap();
+        assert_success(&format!("setup-server ({mode})"), &output);
+        let configtest = Command::new("env")
+            .args(["-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"])
+            .arg(root.join("apachectl"))
+            .arg("configtest")
+            .output()
+            .unwrap();
+        assert_success(&format!("apachectl configtest ({mode})"), &configtest);
+        let conf = std::fs::read_to_string(root.join("httpd.conf")).unwrap();
+        assert!(
+            conf.contains(r#"SetEnv "COLOUR" "blue \"navy\"""#),
+            "{mode}:\n{conf}"
+        );
+    }
+}
+
+/// `python -m build --sdist` makes a source distribution that pip builds
+/// and installs on its own: nothing it needs is left out of MANIFEST.in.
+#[test]
+fn the_sdist_builds_and_installs_into_a_fresh_venv() {
+    let checkout = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = Scratch::new("sdist");
+    let tools = dir.0.join("tools");
+    let venv = dir.0.join("venv");
+    for env in [&tools, &venv] {
+        let made = Command::new("/usr/bin/python3")
+            .args(["-m", "venv"])
+            .arg(env)
+            .output()
+            .unwrap();
+        assert_success("python3 -m venv", &made);
+    }
+    let pip = |env: &Path| {
+        let mut command = Command::new(env.join("bin/pip"));
+        command
+            .env_remove("PYTHONPATH")
+            .env_remove("PYO3_PYTHON")
+            .args([
+                "install",
+                "--disable-pip-version-check",
+                "--no-input",
+                "--quiet",
+            ]);
+        command
+    };
+    assert_success(
+        "pip install build",
+        &pip(&tools).arg("build==1.2.2.post1").output().unwrap(),
+    );
+    let sdist_dir = dir.0.join("dist");
+    let built = Command::new(tools.join("bin/python"))
+        .env_remove("PYO3_PYTHON")
+        .args(["-m", "build", "--sdist", "--outdir"])
+        .arg(&sdist_dir)
+        .arg(checkout)
+        .output()
+        .unwrap();
+    assert_success("python -m build --sdist", &built);
+    let sdist = std::fs::read_dir(&sdist_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("an sdist");
+    assert!(
+        sdist
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("mod_wsgi_rs-"),
+        "{sdist:?}"
+    );
+    let installed = pip(&venv)
+        .arg(&sdist)
+        .env("CARGO_TARGET_DIR", checkout.join("target/pip-sdist"))
+        .output()
+        .unwrap();
+    assert_success("pip install SDIST", &installed);
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let chmod = Command::new("chmod")
+        .arg("-R")
+        .arg("a+rX")
+        .arg(&venv)
+        .output()
+        .unwrap();
+    assert_success("chmod", &chmod);
+
+    let script = dir.write(
+        "hello.wsgi",
+        "def application(environ, start_response):\n    \
+         start_response('200 OK', [('Content-Type', 'text/plain')])\n    return [b'from the sdist']\n",
+    );
+    let root = dir.0.join("root");
+    let port = free_port();
+    let mut command = express(&venv);
+    command.current_dir(&dir.0).arg("start-server").arg(&script);
+    server_args(&mut command, &root, port);
+    let server = Foreground::start(command, &root, port);
+    assert_eq!(
+        server.get("/").text(),
+        "from the sdist",
+        "{}",
+        server.output()
+    );
 }

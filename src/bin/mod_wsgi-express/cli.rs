@@ -58,7 +58,9 @@ pub const COMBINED_LOG_FORMAT: &str =
 
 /// The options of `start-server` and `setup-server`.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Server")]
+// As with mod_wsgi-express (optparse), a later value of an option replaces
+// an earlier one: scripts can add to a fixed command line.
+#[command(next_help_heading = "Server", args_override_self = true)]
 pub struct ServerArgs {
     /// The WSGI script, module or ini file to serve (like --entry-point).
     #[arg(value_name = "SCRIPT-PATH|MODULE")]
@@ -805,6 +807,21 @@ mod tests {
         );
         assert_eq!(args.setenvs().collect::<Vec<_>>(), [("K", "V")]);
         assert_eq!(args.trust_proxy_header.len(), 2);
+    }
+
+    #[test]
+    fn a_later_value_replaces_an_earlier_one() {
+        let args = server(&[
+            "--port",
+            "8000",
+            "--port=8080",
+            "--python-path",
+            "/a",
+            "--python-path",
+            "/b",
+        ]);
+        assert_eq!(args.port, 8080);
+        assert_eq!(args.python_path.len(), 2);
     }
 
     #[test]
