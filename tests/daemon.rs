@@ -998,10 +998,18 @@ fn daemons_get_their_environment() {
     for dir in [format!("{root}/lib1"), format!("{root}/lib2")] {
         assert!(path.contains(&dir.as_str()), "{dir} not in {path:?}");
     }
+    // home= leads sys.path, before python-path (mod_wsgi inserts it last,
+    // at the front), so modules beside the application import.
+    assert_eq!(path.first().copied(), Some(format!("{root}/home").as_str()));
     assert_eq!(env["marker"], "daemon-marker");
 
     // Defaults: the user's home (www-data's), no LANG/LC_ALL, no extra path.
     let default = info(&apache, "/info");
+    let default_path = default["path"].as_array().unwrap();
+    assert!(
+        !default_path.iter().any(|p| p == "/var/www"),
+        "the default home is not on sys.path: {default_path:?}"
+    );
     assert_eq!(default["cwd"], "/var/www");
     assert_eq!(default["lang"], Value::Null);
     assert_eq!(default["lc_all"], Value::Null);

@@ -114,7 +114,9 @@ struct Foreground {
 impl Foreground {
     fn start(mut command: Command, root: &Path, port: u16) -> Foreground {
         let log = std::fs::File::create(root.with_extension("out")).unwrap();
-        let child = command
+        // Its own process group: prefork's parent signals its whole group
+        // when it stops, and the test is not part of the server.
+        let child = std::os::unix::process::CommandExt::process_group(&mut command, 0)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -795,6 +797,8 @@ fn every_option_writes_a_configuration_httpd_accepts() {
                 "--receive-buffer-size",
                 "8192",
             ])
+            .arg("--log-directory")
+            .arg(dir.0.join(format!("logs-{mode}")))
             .args(["--locale", "C.UTF-8", "--python-path"])
             .arg(dir.0.join("with space"))
             .args(extra);
@@ -903,5 +907,203 @@ fn the_sdist_builds_and_installs_into_a_fresh_venv() {
         "from the sdist",
         "{}",
         server.output()
+    );
+}
+
+const ENVIRON_APP: &str = r#"import json, os, sys
+
+def application(environ, start_response):
+    import beside
+    body = json.dumps({
+        "remote_addr": environ["REMOTE_ADDR"],
+        "colour": environ.get("COLOUR"),
+        "cwd": os.getcwd(),
+        "beside": beside.NAME,
+        "pid": os.getpid(),
+        "group": environ["mod_wsgi.process_group"],
+        "processes": __import__("mod_wsgi").maximum_processes,
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+"#;
+
+/// What the serving options do, on one server: the document root before
+/// the application, --setenv, --python-path, --working-directory,
+/// --include-file, --compress-responses, --server-status, a trusted proxy,
+/// --limit-request-body, --maximum-requests, and the logs on the terminal.
+#[test]
+fn serving_options_do_what_mod_wsgi_express_documents() {
+    let venv = pip_installed_venv();
+    let dir = Scratch::new("serving");
+    let script = dir.write("site/app.wsgi", ENVIRON_APP);
+    dir.write("lib/beside.py", "NAME = 'from --python-path'\n");
+    let text = "static text ".repeat(200);
+    dir.write("docs/page.txt", &text);
+    dir.write("work/.keep", "");
+    let include = dir.write("extra.conf", "Header set X-Included yes\n");
+    let root = dir.0.join("root");
+    let port = free_port();
+    let mut command = express(&venv);
+    command
+        .current_dir(&dir.0)
+        .arg("start-server")
+        .arg(&script)
+        .arg("--document-root")
+        .arg(dir.0.join("docs"))
+        .args(["--setenv", "COLOUR", "blue"])
+        .arg("--python-path")
+        .arg(dir.0.join("lib"))
+        .arg("--working-directory")
+        .arg(dir.0.join("work"))
+        .arg("--include-file")
+        .arg(&include)
+        .args(["--compress-responses", "--server-status"])
+        .args([
+            "--trust-proxy-header",
+            "X-Forwarded-For",
+            "--trust-proxy",
+            "127.0.0.1",
+        ])
+        .args(["--limit-request-body", "10", "--maximum-requests", "3"])
+        .args(["--processes", "2", "--log-to-terminal", "--access-log"]);
+    server_args(&mut command, &root, port);
+    let server = Foreground::start(command, &root, port);
+
+    let json = |response: Response| -> serde_json::Value {
+        assert_eq!(
+            response.status,
+            200,
+            "{}\n{}",
+            response.text(),
+            server.output()
+        );
+        serde_json::from_str(&response.text()).expect("JSON")
+    };
+    let request = |path: &str, headers: &[(&str, &str)], body: &[u8]| -> Response {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let method = if body.is_empty() { "GET" } else { "POST" };
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body).unwrap();
+        read_response(&mut stream, false)
+    };
+
+    let first = json(request(
+        "/anything",
+        &[("X-Forwarded-For", "203.0.113.9")],
+        b"",
+    ));
+    assert_eq!(first["colour"], "blue");
+    assert_eq!(first["beside"], "from --python-path");
+    assert_eq!(first["cwd"], dir.0.join("work").to_str().unwrap());
+    assert_eq!(
+        first["remote_addr"], "203.0.113.9",
+        "the trusted proxy's header"
+    );
+    assert_eq!(first["group"], format!("127.0.0.1:{port}"));
+    assert_eq!(first["processes"], 2);
+
+    // The document root is served by Apache, compressed when asked for;
+    // what is not in it goes to the application.
+    let page = request("/page.txt", &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-encoding"), Some("gzip"));
+    assert!(page.body.len() < text.len() / 4);
+    assert_eq!(page.header("x-included"), Some("yes"), "--include-file");
+    assert_eq!(request("/page.txt", &[], b"").body, text.as_bytes());
+
+    let status = request("/server-status?auto", &[], b"");
+    assert_eq!(status.status, 200);
+    assert!(status.text().contains("ServerUptime"), "{}", status.text());
+
+    assert_eq!(request("/upload", &[], b"more than ten bytes").status, 413);
+
+    // --maximum-requests 3 across 2 processes: within a dozen requests a
+    // process has been replaced.
+    let mut pids = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        pids.insert(json(request("/", &[], b""))["pid"].as_i64().unwrap());
+    }
+    assert!(pids.len() > 2, "no daemon process was replaced: {pids:?}");
+
+    // The logs are on the terminal.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !server.output().contains("GET /page.txt") {
+        assert!(
+            Instant::now() < until,
+            "no access log line:\n{}",
+            server.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        server.output().contains("resuming normal operations"),
+        "{}",
+        server.output()
+    );
+    assert!(!root.join("error_log").exists());
+}
+
+/// RHEL names Apache `httpd` and keeps its modules elsewhere: with
+/// --httpd-executable and --modules-directory naming such a layout (here
+/// links to Debian's files), the generated server uses exactly those.
+#[test]
+fn another_apache_layout_is_used_when_named() {
+    let venv = pip_installed_venv();
+    let dir = Scratch::new("layout");
+    let script = dir.write("app.py", FLASK_APP);
+    let bin = dir.0.join("sbin");
+    let modules = dir.0.join("lib64/httpd/modules");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&modules).unwrap();
+    std::os::unix::fs::symlink("/usr/sbin/apache2", bin.join("httpd")).unwrap();
+    for entry in std::fs::read_dir("/usr/lib/apache2/modules").unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), modules.join(entry.file_name())).unwrap();
+    }
+    let root = dir.0.join("root");
+    let port = free_port();
+    let mut command = express(&venv);
+    command
+        .current_dir(&dir.0)
+        .arg("start-server")
+        .arg(&script)
+        .arg(format!(
+            "--httpd-executable={}",
+            bin.join("httpd").display()
+        ))
+        .arg("--modules-directory")
+        .arg(&modules)
+        .args(["--server-mpm", "prefork", "--access-log"]);
+    server_args(&mut command, &root, port);
+    let server = Foreground::start(command, &root, port);
+    assert!(
+        server.get("/").text().starts_with("flask|"),
+        "{}",
+        server.output()
+    );
+    let conf = std::fs::read_to_string(root.join("httpd.conf")).unwrap();
+    assert!(
+        conf.contains(&format!(
+            "LoadModule mpm_prefork_module \"{}/mod_mpm_prefork.so\"",
+            modules.display()
+        )),
+        "{conf}"
+    );
+    let apachectl = std::fs::read_to_string(root.join("apachectl")).unwrap();
+    assert!(
+        apachectl.contains(&format!("exec '{}'", bin.join("httpd").display())),
+        "{apachectl}"
     );
 }
