@@ -1107,3 +1107,56 @@ fn another_apache_layout_is_used_when_named() {
         "{apachectl}"
     );
 }
+
+/// `--application-type static` serves the document root and nothing else;
+/// `start-server --setup-only` writes the server root and exits.
+#[test]
+fn static_sites_and_setup_only() {
+    let venv = pip_installed_venv();
+    let dir = Scratch::new("static");
+    dir.write("public/index.html", "<p>static site</p>\n");
+    let root = dir.0.join("root");
+    let port = free_port();
+    let mut setup_only = express(&venv);
+    setup_only
+        .current_dir(&dir.0)
+        .args([
+            "start-server",
+            "--setup-only",
+            "--application-type",
+            "static",
+        ])
+        .arg("--document-root")
+        .arg(dir.0.join("public"))
+        .args(["--directory-index", "index.html"]);
+    server_args(&mut setup_only, &root, port);
+    let output = setup_only.output().unwrap();
+    assert_success("start-server --setup-only", &output);
+    assert!(root.join("apachectl").is_file());
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "--setup-only started Apache"
+    );
+
+    let mut command = express(&venv);
+    command
+        .current_dir(&dir.0)
+        .args(["start-server", "--application-type", "static"])
+        .arg("--document-root")
+        .arg(dir.0.join("public"))
+        .args(["--directory-index", "index.html"]);
+    server_args(&mut command, &root, port);
+    let server = Foreground::start(command, &root, port);
+    assert_eq!(
+        server.get("/").text(),
+        "<p>static site</p>\n",
+        "{}",
+        server.output()
+    );
+    assert_eq!(server.get("/no-such-page").status, 404);
+    assert!(
+        !server.output().contains("wsgi:error"),
+        "{}",
+        server.output()
+    );
+}

@@ -137,6 +137,10 @@ pub struct ServerArgs {
     /// The language setting, used when --locale is not given.
     #[arg(long, value_name = "NAME", hide = true, help_heading = "Application")]
     pub lang: Option<String>,
+    /// The Python environment to run the application in (WSGIPythonHome;
+    /// default: the one this was installed into). Not in mod_wsgi-express.
+    #[arg(long, value_name = "DIRECTORY-PATH", help_heading = "Application")]
+    pub python_home: Option<PathBuf>,
     /// A `WSGIPythonWarnings` filter; repeatable.
     #[arg(long, value_name = "SPEC", action = ArgAction::Append, help_heading = "Application")]
     pub python_warnings: Vec<String>,

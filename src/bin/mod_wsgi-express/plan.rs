@@ -818,11 +818,14 @@ pub fn plan(
         mpm_chosen,
         modules,
         module_path: text("module", &module.module)?,
-        python_home: module
-            .python_home
-            .as_deref()
-            .map(|p| text("python home", p))
-            .transpose()?,
+        python_home: match &args.python_home {
+            Some(home) => Some(absolute("--python-home", home, &cwd)?),
+            None => module
+                .python_home
+                .as_deref()
+                .map(|p| text("python home", p))
+                .transpose()?,
+        },
         port,
         listen_host: args.host.clone(),
         global_server_name: host_name,
