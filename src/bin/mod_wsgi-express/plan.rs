@@ -724,7 +724,7 @@ pub fn plan(
         },
     ]);
     if let Some(interval) = args.switch_interval {
-        if !(interval > 0.0) {
+        if interval.is_nan() || interval <= 0.0 {
             return Err(ExpressError::Usage(
                 "--switch-interval must be more than 0".into(),
             ));
