@@ -292,10 +292,12 @@ fn client_abort_during_upload(mpm: Mpm, mode: Mode) {
     stream.write_all(&[b'x'; 40_000]).unwrap();
     stream.shutdown(std::net::Shutdown::Both).unwrap();
     drop(stream);
-    let log = apache.wait_for_log_after(start, "OSError");
+    // The traceback's last line ("[...] OSError: ..."), not the header,
+    // which names OSError too and is written first.
+    let log = apache.wait_for_log_after(start, "] OSError");
     assert_in_order(
         &log,
-        &[&header, "Traceback (most recent call last):", "OSError"],
+        &[&header, "Traceback (most recent call last):", "] OSError"],
     );
     assert_still_serving(&apache, &children);
 }
