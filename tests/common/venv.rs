@@ -160,7 +160,10 @@ pub fn pip_installed_venv() -> PathBuf {
     }
     let name = format!("mod_wsgi-rs-pip-{:012x}", hash >> 16);
     venv_with(&name, |venv| {
-        run(python_command(venv.join("bin/pip"))
+        // Niced: the build shares the machine with tests that time things.
+        run(python_command("nice")
+            .args(["-n", "10"])
+            .arg(venv.join("bin/pip"))
             .args([
                 "install",
                 "--disable-pip-version-check",
