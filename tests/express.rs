@@ -278,7 +278,9 @@ fn start_server_serves_flask_from_a_daemon_by_default() {
 fn embedded_mode_runs_flask_in_apaches_children() {
     let venv = pip_installed_venv();
     let app = Scratch::new("embedded");
-    let script = app.write("app.py", FLASK_APP);
+    // Quotes, a space and a backslash in the path: httpd.conf and the
+    // handler script must both read it back exactly.
+    let script = app.write("it's \"odd\" \\dir/app.py", FLASK_APP);
     let root = app.0.join("root");
     let port = free_port();
     let mut command = express(&venv);
