@@ -179,6 +179,7 @@ pub fn finalize_bounded(seconds: u32) {
     alarm_only.add(Signal::SIGALRM);
     let _ = alarm_only.thread_unblock();
     nix::unistd::alarm::set(seconds.max(1));
+    interpreter::publish_process_stopping();
     log::server(
         std::ptr::null(),
         Level::Info,

@@ -72,67 +72,102 @@ pub fn clear(_py: Python<'_>) {
     unsafe { ffi::PyErr_Clear() };
 }
 
-/// Takes the current exception and formats it as `traceback` would print
-/// it, one string per line. Returns an empty list if no exception is set.
-pub fn take_traceback_lines(py: Python<'_>) -> Vec<String> {
+/// An exception taken from the thread, normalised, with its traceback
+/// attached to the value.
+pub struct TakenException<'py> {
+    pub kind: Bound<'py, PyAny>,
+    pub value: Option<Bound<'py, PyAny>>,
+    pub traceback: Option<Bound<'py, PyAny>>,
+}
+
+/// Takes the current exception, if any, leaving none set.
+pub fn take_exception(py: Python<'_>) -> Option<TakenException<'_>> {
     let mut kind = std::ptr::null_mut();
     let mut value = std::ptr::null_mut();
     let mut tb = std::ptr::null_mut();
     // SAFETY: the thread holds the GIL; the three out-pointers are valid
     // and receive new (possibly null) references that we own.
-    let (kind, value, tb) = unsafe {
+    unsafe {
         ffi::PyErr_Fetch(&mut kind, &mut value, &mut tb);
         if kind.is_null() {
-            return Vec::new();
+            return None;
         }
         ffi::PyErr_NormalizeException(&mut kind, &mut value, &mut tb);
         if !tb.is_null() && !value.is_null() {
             ffi::PyException_SetTraceback(value, tb);
         }
-        (
-            Bound::from_owned_ptr(py, kind),
-            Bound::from_owned_ptr_or_opt(py, value),
-            Bound::from_owned_ptr_or_opt(py, tb),
-        )
-    };
-    let none = py.None().into_bound(py);
-    let formatted = py.import("traceback").and_then(|tb_module| {
-        tb_module.call_method1(
-            "format_exception",
-            (
-                &kind,
-                value.as_ref().unwrap_or(&none),
-                tb.as_ref().unwrap_or(&none),
-            ),
-        )
-    });
-    let mut lines = Vec::new();
-    match formatted {
-        Ok(chunks) => {
-            if let Ok(chunks) = chunks.cast_into::<PyList>() {
-                for chunk in chunks.iter() {
-                    if let Ok(text) = chunk.cast::<PyString>() {
-                        let text = text.to_string_lossy();
-                        lines.extend(text.trim_end_matches('\n').split('\n').map(str::to_string));
+        Some(TakenException {
+            kind: Bound::from_owned_ptr(py, kind),
+            value: Bound::from_owned_ptr_or_opt(py, value),
+            traceback: Bound::from_owned_ptr_or_opt(py, tb),
+        })
+    }
+}
+
+/// Takes the current exception and formats it as `traceback` would print
+/// it, one string per line. Returns an empty list if no exception is set.
+pub fn take_traceback_lines(py: Python<'_>) -> Vec<String> {
+    match take_exception(py) {
+        Some(taken) => taken.traceback_lines(py),
+        None => Vec::new(),
+    }
+}
+
+impl<'py> TakenException<'py> {
+    /// `(type, value, traceback)`, with None for what is missing.
+    pub fn info(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 3] {
+        let none = py.None().into_bound(py);
+        [
+            self.kind.clone(),
+            self.value.clone().unwrap_or_else(|| none.clone()),
+            self.traceback.clone().unwrap_or(none),
+        ]
+    }
+
+    /// The exception as `traceback` prints it, one string per line.
+    pub fn traceback_lines(&self, py: Python<'py>) -> Vec<String> {
+        let (kind, value, tb) = (&self.kind, &self.value, &self.traceback);
+        let none = py.None().into_bound(py);
+        let formatted = py.import("traceback").and_then(|tb_module| {
+            tb_module.call_method1(
+                "format_exception",
+                (
+                    &kind,
+                    value.as_ref().unwrap_or(&none),
+                    tb.as_ref().unwrap_or(&none),
+                ),
+            )
+        });
+        let mut lines = Vec::new();
+        match formatted {
+            Ok(chunks) => {
+                if let Ok(chunks) = chunks.cast_into::<PyList>() {
+                    for chunk in chunks.iter() {
+                        if let Ok(text) = chunk.cast::<PyString>() {
+                            let text = text.to_string_lossy();
+                            lines.extend(
+                                text.trim_end_matches('\n').split('\n').map(str::to_string),
+                            );
+                        }
                     }
                 }
             }
+            Err(err) => {
+                // Formatting itself failed: fall back to the exception's repr.
+                err.restore(py);
+                clear(py);
+                let text = match value.as_ref().map(|v| v.repr()) {
+                    Some(Ok(repr)) => repr.to_string_lossy().into_owned(),
+                    Some(Err(err)) => {
+                        err.restore(py);
+                        clear(py);
+                        "<unprintable exception>".to_string()
+                    }
+                    None => kind.to_string(),
+                };
+                lines.push(text);
+            }
         }
-        Err(err) => {
-            // Formatting itself failed: fall back to the exception's repr.
-            err.restore(py);
-            clear(py);
-            let text = match value.as_ref().map(|v| v.repr()) {
-                Some(Ok(repr)) => repr.to_string_lossy().into_owned(),
-                Some(Err(err)) => {
-                    err.restore(py);
-                    clear(py);
-                    "<unprintable exception>".to_string()
-                }
-                None => kind.to_string(),
-            };
-            lines.push(text);
-        }
+        lines
     }
-    lines
 }

@@ -288,6 +288,19 @@ impl Server {
         if let Some(board) = &self.group.board {
             board.note_stop(self.number, reason);
         }
+        // `process_stopping`'s shutdown_reason, in mod_wsgi's words (it
+        // names only these; the rest stop with an empty reason there too).
+        let name = match reason {
+            StopReason::RequestTimeout(_) => "request_timeout",
+            StopReason::StartupTimeout => "startup_timeout",
+            StopReason::RestartInterval => "restart_interval",
+            StopReason::InactivityTimeout => "inactivity_timeout",
+            StopReason::CpuTimeLimit(_) => "cpu_time_limit",
+            _ => "",
+        };
+        if !name.is_empty() {
+            crate::wsgi::events::set_shutdown_reason(name);
+        }
     }
 
     fn stop(&self, state: &mut State, why: &str) {

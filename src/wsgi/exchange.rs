@@ -9,6 +9,8 @@
 //! the exchange is marked busy so that another Python thread cannot use the
 //! same request concurrently.
 
+use std::time::{Duration, Instant};
+
 use pyo3::Python;
 use python_embed::threads::without_gil;
 
@@ -59,6 +61,19 @@ pub struct Exchange {
     produced: u64,
     truncation_logged: bool,
     client_gone: bool,
+    io: IoCounts,
+}
+
+/// What the request's body and response cost in calls and waiting: the
+/// `request_finished` event reports it (mod_wsgi's names).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IoCounts {
+    pub input_reads: u64,
+    pub input_length: u64,
+    pub input_time: Duration,
+    pub output_writes: u64,
+    pub output_length: u64,
+    pub output_time: Duration,
 }
 
 #[derive(Default)]
@@ -111,6 +126,15 @@ impl Exchange {
             produced: 0,
             truncation_logged: false,
             client_gone: false,
+            io: IoCounts::default(),
+        }
+    }
+
+    /// The body read and the response written so far.
+    pub fn io_counts(&self) -> IoCounts {
+        IoCounts {
+            output_length: self.produced,
+            ..self.io
         }
     }
 
@@ -141,6 +165,17 @@ impl Exchange {
         result
     }
 
+    fn note_read(&mut self, began: Instant, bytes: usize) {
+        self.io.input_reads += 1;
+        self.io.input_length += bytes as u64;
+        self.io.input_time += began.elapsed();
+    }
+
+    fn note_write(&mut self, began: Instant) {
+        self.io.output_writes += 1;
+        self.io.output_time += began.elapsed();
+    }
+
     // ----- request body -----
 
     fn fill(&mut self, py: Python<'_>, want: usize) -> Result<usize, ReadError> {
@@ -153,7 +188,9 @@ impl Exchange {
         let start = self.input.data.len();
         self.input.data.resize(start + want, 0);
         let mut data = std::mem::take(&mut self.input.data);
+        let began = Instant::now();
         let result = self.blocking(py, |b| b.read_body(&mut Filling::over(&mut data[start..])));
+        self.note_read(began, result.as_ref().map_or(0, |n| *n));
         self.input.data = data;
         match result {
             Ok(n) => {
@@ -208,7 +245,10 @@ impl Exchange {
             return Err(ReadError(format!("input is already in error state: {err}")));
         }
         let wanted = out.remaining();
-        match self.blocking(py, |b| b.read_body_full(out)) {
+        let began = Instant::now();
+        let result = self.blocking(py, |b| b.read_body_full(out));
+        self.note_read(began, result.as_ref().map_or(0, |n| *n));
+        match result {
             Ok(n) => {
                 if n < wanted {
                     self.input.eof = true;
@@ -326,11 +366,13 @@ impl Exchange {
         }
         self.commit_head()?;
         let last = self.content_length == Some(self.sent + data.len() as u64);
+        let began = Instant::now();
         let sent = if may_hold && last && self.backend().can_hold_last_body(data.len()) {
             self.backend().hold_last_body(data)
         } else {
             self.blocking(py, |b| b.send_body(data))
         };
+        self.note_write(began);
         match sent {
             Ok(()) => {
                 self.sent += data.len() as u64;
@@ -370,7 +412,10 @@ impl Exchange {
         if len == 0 {
             return Ok(());
         }
-        match self.blocking(py, |b| b.send_file(fd, offset, len)) {
+        let began = Instant::now();
+        let sent = self.blocking(py, |b| b.send_file(fd, offset, len));
+        self.note_write(began);
+        match sent {
             Ok(()) => {
                 self.sent += len;
                 self.body_started = true;

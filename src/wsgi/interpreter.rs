@@ -78,6 +78,22 @@ pub fn process_group() -> String {
         .unwrap_or_default()
 }
 
+/// Publishes `process_stopping` in every interpreter made so far, main
+/// interpreter first. Must be called by a thread not attached to Python.
+pub fn publish_process_stopping() {
+    let mut all: Vec<Arc<WsgiInterpreter>> = INTERPRETERS
+        .read()
+        .as_ref()
+        .map(|all| all.values().cloned().collect())
+        .unwrap_or_default();
+    all.sort_by(|a, b| a.group.cmp(&b.group));
+    for interpreter in all {
+        python_embed::threads::with_interpreter(interpreter.interpreter, |py| {
+            super::events::process_stopping(py, &interpreter.types.events);
+        });
+    }
+}
+
 /// Forgets every interpreter (after Python was finalised).
 pub fn forget_all() {
     *INTERPRETERS.write() = None;
@@ -231,6 +247,7 @@ fn prepare(py: Python<'_>, group: &str, setup: &InterpreterSetup) -> RaisedResul
         &setup.facts,
         types.file_wrapper(py).as_any(),
         types.request_timeout(py).as_any(),
+        &types.events,
     )?;
     Ok(types)
 }

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod dispatch;
 pub mod dispatch_script;
 pub mod environ;
+pub mod events;
 pub mod exchange;
 pub mod exchange_ref;
 pub mod file_wrapper;

@@ -69,6 +69,7 @@ pub fn install<'py>(
     facts: &ProcessFacts,
     file_wrapper: &Bound<'py, PyAny>,
     request_timeout: &Bound<'py, PyAny>,
+    events: &super::events::EventLists,
 ) -> RaisedResult<Bound<'py, PyModule>> {
     let module = package_or_new(py, application_group)?;
     let version = module_version();
@@ -94,6 +95,7 @@ pub fn install<'py>(
     module
         .setattr("RequestTimeout", request_timeout)
         .raised(py)?;
+    events.install(py, &module)?;
     py.import("sys")
         .and_then(|sys| sys.getattr("modules"))
         .and_then(|modules| modules.set_item("mod_wsgi", &module))

@@ -9,11 +9,12 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
-use python_embed::raised::{clear, take_traceback_lines};
+use python_embed::raised::{clear, take_exception};
 use python_embed::{PyResultExt, Raised, RaisedResult};
 
 use super::backend::{Backend, RequestLog};
 use super::environ::{RequestExtras, ServerFacts, build_environ};
+use super::events::{RequestEvents, Stages};
 use super::exchange::{Exchange, FinishError, OutputError};
 use super::exchange_ref::{expire_exchange_object, new_exchange_object};
 use super::file_wrapper::unwrap_file;
@@ -180,11 +181,15 @@ pub fn exception_line(_py: Python<'_>, script: &str) -> String {
 }
 
 /// Logs the current Python exception with its traceback, as mod_wsgi does.
+/// Then the request's subscribers hear of it (`request_exception`).
 fn log_exception(py: Python<'_>, exchange: &Exchange, script: &str) {
     note_if_memory_error(py);
     exchange.log(Level::Error, &exception_line(py, script));
-    for line in take_traceback_lines(py) {
-        exchange.log(Level::Error, &line);
+    if let Some(taken) = take_exception(py) {
+        for line in taken.traceback_lines(py) {
+            exchange.log(Level::Error, &line);
+        }
+        super::events::request_exception(py, &taken);
     }
 }
 
@@ -236,6 +241,50 @@ fn call_application(
     objects: &RequestObjects<'_>,
     exchange: *mut Exchange,
 ) -> Completion {
+    let request_id = request
+        .cgi
+        .get("mod_wsgi.request_id")
+        .map(String::from_utf8_lossy);
+    let mut events = match RequestEvents::begin(py, &types.events, request_id.as_deref()) {
+        Ok(events) => events,
+        Err(Raised { .. }) => {
+            // SAFETY: the exchange lives until run_application frees it.
+            log_exception(py, unsafe { &*exchange }, request.script);
+            return Completion::Failed;
+        }
+    };
+    let completion = run_with_events(py, types, app, request, objects, exchange, &mut events);
+    // SAFETY: as above; no Python code runs between here and the end.
+    let io = unsafe { &*exchange }.io_counts();
+    events.finish(py, io);
+    completion
+}
+
+/// When the request reached Apache, left the child and reached the daemon
+/// (`mod_wsgi.*_start` in the environ, microseconds).
+fn stages(cgi: &CgiEnviron) -> Stages {
+    let micros = |key: &str| {
+        cgi.get(key)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Stages {
+        request_start: micros("mod_wsgi.request_start"),
+        queue_start: micros("mod_wsgi.queue_start"),
+        daemon_start: micros("mod_wsgi.daemon_start"),
+    }
+}
+
+fn run_with_events<'py>(
+    py: Python<'py>,
+    types: &WsgiTypes,
+    app: &Bound<'py, PyAny>,
+    request: &RunRequest<'_>,
+    objects: &RequestObjects<'py>,
+    exchange: *mut Exchange,
+    events: &mut RequestEvents<'py>,
+) -> Completion {
     let (thread_id, thread_requests) = next_thread_request();
     let file_wrapper = types.file_wrapper(py).into_any();
     let extras = RequestExtras {
@@ -266,6 +315,7 @@ fn call_application(
                 .responder
                 .getattr(names.get(py, Name::StartResponse))
                 .raised(py)?;
+            let app = events.started(py, app, &environ, thread_id, stages(request.cgi))?;
             app.call1((environ, start_response)).raised(py)
         });
     // SAFETY: the exchange lives until run_application frees it; Python

@@ -205,6 +205,10 @@ fn start<'py>(
             "start_response() needs status and headers",
         ));
     };
+    // Before the status and headers are checked and converted, as in
+    // mod_wsgi: a subscriber sees (and may change) what the application
+    // passed.
+    super::events::response_started(py, status, headers, args.get(2).filter(|e| !e.is_none()));
     let (head, content_length) = parse_head(py, status, headers)?;
     exchange.set_head(head, content_length);
     responder.getattr("write").raised(py)

@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyType;
 use python_embed::{PyResultExt, RaisedResult};
 
+use super::events::EventLists;
 use super::file_wrapper::create_file_wrapper_type;
 use super::input::create_input_type;
 use super::log::create_log_type;
@@ -27,6 +28,8 @@ pub struct WsgiTypes {
     /// sys.stdout, sys.stderr) as in mod_wsgi.
     text_io_wrapper: *mut pyo3::ffi::PyObject,
     pub names: Names,
+    /// The events API's subscriber lists and running requests.
+    pub events: EventLists,
 }
 
 // SAFETY: the pointers are only dereferenced by threads attached to the
@@ -56,6 +59,7 @@ impl WsgiTypes {
                 .raised(py)?
                 .into_ptr(),
             names: Names::create(py)?,
+            events: EventLists::create(py),
         })
     }
 
