@@ -98,6 +98,13 @@ pub unsafe fn forward(
         // SAFETY: r is live for the handler.
         unsafe { log::request(r, Level::Error, &log::ours(&format!("{text}: {script}"))) };
     };
+    let mut cgi = cgi;
+    // When this child began handing the request to the daemon (mod_wsgi's
+    // key): the start of the queue wait.
+    let queued = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    cgi.set("mod_wsgi.queue_start", queued.to_string());
     let head = RequestHead {
         // SAFETY: r is live.
         head_request: unsafe { (*r).header_only } != 0,

@@ -771,7 +771,7 @@ impl Server {
     /// connection). Its entry in `state.active` is left to the caller to
     /// remove, in the same turn of the lock as the rest of its bookkeeping.
     fn serve_request(&self, stream: &mut FrameStream) -> Option<Served> {
-        let head = match stream.read_frame_exact() {
+        let mut head = match stream.read_frame_exact() {
             Ok(Frame::Head(head)) => head,
             Err(StreamError::Closed | StreamError::Reset) => return None,
             Ok(_) | Err(_) => {
@@ -785,6 +785,10 @@ impl Server {
                 return None;
             }
         };
+        // When the daemon took the request, as mod_wsgi records it: the
+        // queue-wait histogram is the time from queue_start to this.
+        head.vars
+            .set("mod_wsgi.daemon_start", now_micros().to_string());
         // Made before taking the lock, which every request thread takes
         // several times per request: what is done under it must be short.
         let text = |name: &str| {
@@ -1105,6 +1109,12 @@ impl Server {
         self.heartbeat_done.store(true, Ordering::SeqCst);
         self.changed.notify_all();
     }
+}
+
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// How long the request waited between Apache receiving it and now.

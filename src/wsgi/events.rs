@@ -242,7 +242,7 @@ fn now_micros() -> u64 {
 
 /// When the request reached each stage, in microseconds since the epoch
 /// (0: not in this mode).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stages {
     pub request_start: u64,
     pub queue_start: u64,
@@ -353,6 +353,11 @@ impl<'py> RequestEvents<'py> {
             Some(replacement) => Ok(replacement),
             None => Ok(application.clone()),
         }
+    }
+
+    /// When the application was called (microseconds since the epoch).
+    pub fn application_start(&self) -> u64 {
+        self.application_start
     }
 
     /// `request_finished` with what the request read, wrote and took; then

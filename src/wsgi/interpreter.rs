@@ -65,6 +65,10 @@ static CREATING: Mutex<()> = Mutex::new(());
 
 /// Records how interpreters are prepared; called once Python is up.
 pub fn configure(setup: InterpreterSetup) {
+    super::metrics::process_started(
+        setup.facts.threads_per_process,
+        !setup.facts.process_group.is_empty(),
+    );
     *SETUP.lock() = Some(Arc::new(setup));
 }
 

@@ -96,6 +96,7 @@ pub fn install<'py>(
         .setattr("RequestTimeout", request_timeout)
         .raised(py)?;
     events.install(py, &module)?;
+    super::metrics::install(py, &module)?;
     py.import("sys")
         .and_then(|sys| sys.getattr("modules"))
         .and_then(|modules| modules.set_item("mod_wsgi", &module))

@@ -68,15 +68,27 @@ thread_local! {
     static THREAD_COUNTERS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
+thread_local! {
+    /// This thread's request count as `process_metrics()` reports it.
+    static THREAD_METRIC: std::cell::OnceCell<std::sync::Arc<AtomicU64>> =
+        const { std::cell::OnceCell::new() };
+}
+
 fn next_thread_request() -> (u64, u64) {
-    THREAD_COUNTERS.with(|c| {
+    let (id, count) = THREAD_COUNTERS.with(|c| {
         let (mut id, count) = c.get();
         if id == 0 {
             id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
         }
         c.set((id, count + 1));
         (id, count)
-    })
+    });
+    THREAD_METRIC.with(|metric| {
+        metric
+            .get_or_init(|| super::metrics::register_thread(id))
+            .fetch_add(1, Ordering::Relaxed);
+    });
+    (id, count)
 }
 
 fn now_micros() -> u64 {
@@ -253,7 +265,33 @@ fn call_application(
             return Completion::Failed;
         }
     };
-    let completion = run_with_events(py, types, app, request, objects, exchange, &mut events);
+    let thread = next_thread_request();
+    let stages = stages(request.cgi);
+    super::metrics::request_began();
+    let completion = run_with_events(
+        py,
+        types,
+        app,
+        request,
+        objects,
+        exchange,
+        Turn {
+            events: &mut events,
+            thread_id: thread.0,
+            thread_requests: thread.1,
+            stages,
+        },
+    );
+    super::metrics::request_ended(
+        thread.0,
+        &super::metrics::Timeline {
+            request_start: stages.request_start,
+            queue_start: stages.queue_start,
+            daemon_start: stages.daemon_start,
+            application_start: events.application_start(),
+            application_finish: now_micros(),
+        },
+    );
     // SAFETY: as above; no Python code runs between here and the end.
     let io = unsafe { &*exchange }.io_counts();
     events.finish(py, io);
@@ -276,6 +314,14 @@ fn stages(cgi: &CgiEnviron) -> Stages {
     }
 }
 
+/// This request's place in the thread and the events API.
+struct Turn<'e, 'py> {
+    events: &'e mut RequestEvents<'py>,
+    thread_id: u64,
+    thread_requests: u64,
+    stages: Stages,
+}
+
 fn run_with_events<'py>(
     py: Python<'py>,
     types: &WsgiTypes,
@@ -283,9 +329,14 @@ fn run_with_events<'py>(
     request: &RunRequest<'_>,
     objects: &RequestObjects<'py>,
     exchange: *mut Exchange,
-    events: &mut RequestEvents<'py>,
+    turn: Turn<'_, 'py>,
 ) -> Completion {
-    let (thread_id, thread_requests) = next_thread_request();
+    let Turn {
+        events,
+        thread_id,
+        thread_requests,
+        stages,
+    } = turn;
     let file_wrapper = types.file_wrapper(py).into_any();
     let extras = RequestExtras {
         input: &objects.input,
@@ -315,7 +366,7 @@ fn run_with_events<'py>(
                 .responder
                 .getattr(names.get(py, Name::StartResponse))
                 .raised(py)?;
-            let app = events.started(py, app, &environ, thread_id, stages(request.cgi))?;
+            let app = events.started(py, app, &environ, thread_id, stages)?;
             app.call1((environ, start_response)).raised(py)
         });
     // SAFETY: the exchange lives until run_application frees it; Python
