@@ -8,6 +8,7 @@ pub mod log;
 pub mod module_record;
 pub mod pool;
 pub mod request;
+pub mod scoreboard;
 pub mod table;
 
 use std::ffi::CStr;

@@ -84,6 +84,11 @@ unsafe fn start_python(server: *mut ap::server_rec, pool: *mut ap::apr_pool_t) {
         return;
     }
     let (maximum_processes, threads_per_process) = context::shape();
+    // server_metrics() in Apache's children unless WSGIServerMetrics Off:
+    // mod_wsgi 4.9.4 treats the unset directive as on here.
+    if config.server_metrics != Some(false) {
+        crate::wsgi::metrics::set_scoreboard_reader(crate::apache::scoreboard::read);
+    }
     interpreter::configure(InterpreterSetup {
         python_path: config.python_path.clone().unwrap_or_default(),
         home: None,

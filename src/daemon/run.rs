@@ -345,6 +345,10 @@ unsafe fn setup_and_serve(
         lifecycle::initialize(&settings)?;
     }
     crate::wsgi::log::set_server_log(|level, line| log::server(std::ptr::null(), level, line));
+    // server_metrics() in a daemon only with server-metrics=On (mod_wsgi).
+    if options.server_metrics {
+        crate::wsgi::metrics::set_scoreboard_reader(crate::apache::scoreboard::read);
+    }
     interpreter::configure(InterpreterSetup {
         python_path: options.python_path.clone(),
         home: options.home.clone(),

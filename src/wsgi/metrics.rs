@@ -357,7 +357,7 @@ fn request_metrics_dict(py: Python<'_>) -> RaisedResult<Bound<'_, PyDict>> {
     Ok(dict)
 }
 
-static FUNCTIONS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
+static FUNCTIONS: StaticTable<[ffi::PyMethodDef; 4]> = StaticTable([
     method_noargs(
         c"process_metrics",
         process_metrics,
@@ -367,6 +367,11 @@ static FUNCTIONS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
         c"request_metrics",
         request_metrics,
         c"request_metrics() -> dict: requests since the last call ({} the first time)",
+    ),
+    method_noargs(
+        c"server_metrics",
+        server_metrics,
+        c"server_metrics() -> dict of Apache's scoreboard, or None when not enabled",
     ),
     ffi::PyMethodDef::zeroed(),
 ]);
@@ -390,7 +395,10 @@ unsafe extern "C" fn request_metrics(
 /// Puts the functions into the interpreter's `mod_wsgi` module.
 pub fn install(py: Python<'_>, module: &Bound<'_, pyo3::types::PyModule>) -> RaisedResult<()> {
     let functions = FUNCTIONS.as_ptr().cast::<ffi::PyMethodDef>();
-    for (index, name) in ["process_metrics", "request_metrics"].iter().enumerate() {
+    for (index, name) in ["process_metrics", "request_metrics", "server_metrics"]
+        .iter()
+        .enumerate()
+    {
         // SAFETY: the definitions are static and take no self.
         let function = unsafe {
             Bound::from_owned_ptr_or_err(
@@ -423,4 +431,107 @@ mod tests {
         assert_eq!(bucket(41.0), 14);
         assert_eq!(bucket(1e9), 14);
     }
+}
+
+/// One worker slot of Apache's scoreboard.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerSlot {
+    pub thread_num: i64,
+    pub generation: i64,
+    /// mod_status's letter: `_` ready, `R` reading, `W` writing, …
+    pub status: char,
+    pub access_count: u64,
+    pub bytes_served: i64,
+    pub start_time: f64,
+    pub stop_time: f64,
+    pub last_used: f64,
+    pub client: String,
+    pub request: String,
+    pub vhost: String,
+}
+
+/// One process slot of Apache's scoreboard.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessSlot {
+    pub pid: i64,
+    pub generation: i64,
+    pub quiescing: bool,
+    pub workers: Vec<WorkerSlot>,
+}
+
+/// Apache's scoreboard as `server_metrics()` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct Scoreboard {
+    pub server_limit: i64,
+    pub thread_limit: i64,
+    pub running_generation: i64,
+    /// When Apache last (re)started, seconds since the epoch.
+    pub restart_time: f64,
+    pub processes: Vec<ProcessSlot>,
+}
+
+/// Reads the scoreboard; installed by the processes that may report it
+/// (WSGIServerMetrics in Apache's children, server-metrics=On in a
+/// daemon group), as mod_wsgi gates `server_metrics()`.
+static SCOREBOARD_READER: OnceLock<fn() -> Option<Scoreboard>> = OnceLock::new();
+
+pub fn set_scoreboard_reader(reader: fn() -> Option<Scoreboard>) {
+    let _ = SCOREBOARD_READER.set(reader);
+}
+
+fn server_metrics_value(py: Python<'_>) -> RaisedResult<Bound<'_, PyAny>> {
+    let Some(board) = SCOREBOARD_READER.get().and_then(|read| read()) else {
+        return Ok(py.None().into_bound(py));
+    };
+    let now = epoch_seconds(SystemTime::now());
+    let dict = PyDict::new(py);
+    dict.set_item("server_limit", board.server_limit)
+        .raised(py)?;
+    dict.set_item("thread_limit", board.thread_limit)
+        .raised(py)?;
+    dict.set_item("running_generation", board.running_generation)
+        .raised(py)?;
+    dict.set_item("restart_time", board.restart_time)
+        .raised(py)?;
+    dict.set_item("current_time", now).raised(py)?;
+    dict.set_item("running_time", (now - board.restart_time).max(0.0) as u64)
+        .raised(py)?;
+    let processes = PyList::empty(py);
+    for (number, process) in board.processes.iter().enumerate() {
+        let entry = PyDict::new(py);
+        entry.set_item("process_num", number).raised(py)?;
+        entry.set_item("pid", process.pid).raised(py)?;
+        entry
+            .set_item("generation", process.generation)
+            .raised(py)?;
+        entry.set_item("quiescing", process.quiescing).raised(py)?;
+        let workers = PyList::empty(py);
+        for worker in &process.workers {
+            let w = PyDict::new(py);
+            w.set_item("thread_num", worker.thread_num).raised(py)?;
+            w.set_item("generation", worker.generation).raised(py)?;
+            w.set_item("status", worker.status.to_string()).raised(py)?;
+            w.set_item("access_count", worker.access_count).raised(py)?;
+            w.set_item("bytes_served", worker.bytes_served).raised(py)?;
+            w.set_item("start_time", worker.start_time).raised(py)?;
+            w.set_item("stop_time", worker.stop_time).raised(py)?;
+            w.set_item("last_used", worker.last_used).raised(py)?;
+            w.set_item("client", &worker.client).raised(py)?;
+            w.set_item("request", &worker.request).raised(py)?;
+            w.set_item("vhost", &worker.vhost).raised(py)?;
+            workers.append(w).raised(py)?;
+        }
+        entry.set_item("workers", workers).raised(py)?;
+        processes.append(entry).raised(py)?;
+    }
+    dict.set_item("processes", processes).raised(py)?;
+    Ok(dict.into_any())
+}
+
+unsafe extern "C" fn server_metrics(
+    _: *mut ffi::PyObject,
+    _: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: a CPython callback.
+    unsafe { callback(server_metrics_value) }
 }

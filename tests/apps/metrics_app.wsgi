@@ -12,6 +12,8 @@ def application(environ, start_response):
         body = mod_wsgi.process_metrics()
     elif path == "/request":
         body = mod_wsgi.request_metrics()
+    elif path == "/server":
+        body = mod_wsgi.server_metrics()
     elif path == "/sleep":
         time.sleep(0.03)
         body = {"pid": os.getpid()}
