@@ -355,8 +355,16 @@ fn setup_server_writes_an_apachectl_that_starts_and_stops_it() {
     let first = get(port, "/").text();
     assert!(first.starts_with("flask|"), "{first}");
     assert_eq!(get(port, "/static/hello.txt").text(), "static text\n");
-    let access_log = std::fs::read_to_string(root.join("access_log")).unwrap_or_default();
-    assert!(access_log.contains("GET /static/hello.txt"), "{access_log}");
+    // Apache logs a request after answering it.
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let access_log = std::fs::read_to_string(root.join("access_log")).unwrap_or_default();
+        if access_log.contains("GET /static/hello.txt") {
+            break;
+        }
+        assert!(Instant::now() < until, "{access_log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     assert_success("apachectl stop", &apachectl("stop"));
     let until = Instant::now() + Duration::from_secs(20);

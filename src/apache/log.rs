@@ -23,6 +23,7 @@ pub fn main_server() -> *mut ap::server_rec {
 fn apache_level(level: Level) -> i32 {
     (match level {
         Level::Error => ap::APLOG_ERR,
+        Level::Critical => ap::APLOG_CRIT,
         Level::Warning => ap::APLOG_WARNING,
         Level::Info => ap::APLOG_INFO,
         Level::Debug => ap::APLOG_DEBUG,

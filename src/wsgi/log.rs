@@ -342,6 +342,16 @@ impl Drop for CurrentRequest {
     }
 }
 
+/// Logs `line` at `level` in the context of the request this thread is
+/// running (client address, request id), or to the server outside one.
+pub fn log_in_context(py: Python<'_>, level: Level, line: &str) {
+    match CURRENT_REQUEST.with(Cell::get) {
+        // SAFETY: as in `emit`.
+        Some(log) => unsafe { &*log }.log(level, line),
+        None => without_gil(py, || log_to_server(level, line)),
+    }
+}
+
 fn emit(py: Python<'_>, target: Option<LogTarget>, line: &str) {
     match target.or_else(|| CURRENT_REQUEST.with(Cell::get)) {
         // SAFETY: a target is live until expired; the GIL is held, which

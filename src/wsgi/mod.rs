@@ -16,6 +16,7 @@ pub mod hook_script;
 pub mod input;
 pub mod interpreter;
 pub mod log;
+pub mod log_handler;
 pub mod metrics;
 pub mod names;
 pub mod newrelic;

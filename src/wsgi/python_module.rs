@@ -97,6 +97,7 @@ pub fn install<'py>(
         .raised(py)?;
     events.install(py, &module)?;
     super::metrics::install(py, &module)?;
+    super::log_handler::install(py, &module)?;
     py.import("sys")
         .and_then(|sys| sys.getattr("modules"))
         .and_then(|modules| modules.set_item("mod_wsgi", &module))
