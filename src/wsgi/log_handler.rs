@@ -31,14 +31,51 @@ class LogHandler(logging.Handler):
             self.handleError(record)
 "#;
 
-static FUNCTIONS: StaticTable<[ffi::PyMethodDef; 2]> = StaticTable([
+static FUNCTIONS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
     method_varargs(
         c"_log_record",
         log_record,
         c"_log_record(levelno, text): log each line of text at the level",
     ),
+    method_varargs(
+        c"__getattr__",
+        module_getattr,
+        c"Makes mod_wsgi.LogHandler when it is first asked for",
+    ),
     ffi::PyMethodDef::zeroed(),
 ]);
+
+/// The module's `__getattr__` (PEP 562): `LogHandler` is made on first
+/// use, so that `logging` (and with it `threading`) is only imported into
+/// an interpreter whose application asks for it. Importing `threading`
+/// first from a request thread makes that thread its "main thread", and
+/// ending such a sub-interpreter then hangs (see docs/observability.md).
+unsafe extern "C" fn module_getattr(
+    module: *mut ffi::PyObject,
+    args: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: a CPython callback; `module` is the module bound at creation.
+    unsafe {
+        callback(|py| {
+            let args = Bound::from_borrowed_ptr(py, args).cast_into_unchecked::<PyTuple>();
+            let name = args.get_item(0).raised(py)?;
+            if name
+                .cast::<PyString>()
+                .is_ok_and(|n| n.to_string_lossy() == "LogHandler")
+            {
+                let module = Bound::from_borrowed_ptr(py, module).cast_into_unchecked::<PyModule>();
+                return define_log_handler(py, &module);
+            }
+            Err(Raised::new::<pyo3::exceptions::PyAttributeError>(
+                py,
+                format!(
+                    "module 'mod_wsgi' has no attribute {}",
+                    name.repr().raised(py)?
+                ),
+            ))
+        })
+    }
+}
 
 unsafe extern "C" fn log_record(
     _: *mut ffi::PyObject,
@@ -71,8 +108,29 @@ unsafe extern "C" fn log_record(
     }
 }
 
-/// Defines `LogHandler` in the interpreter's `mod_wsgi` module.
+/// Lets the interpreter's `mod_wsgi` module make `LogHandler` on first use.
 pub fn install(py: Python<'_>, module: &Bound<'_, PyModule>) -> RaisedResult<()> {
+    // SAFETY: a static definition; the module it is bound to is kept
+    // alive by the function (and keeps it alive in turn: both live as long
+    // as the interpreter).
+    let getattr = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyCFunction_NewEx(
+                FUNCTIONS.as_ptr().cast::<ffi::PyMethodDef>().add(1),
+                module.as_ptr(),
+                std::ptr::null_mut(),
+            ),
+        )
+    }
+    .raised(py)?;
+    module.setattr("__getattr__", getattr).raised(py)
+}
+
+fn define_log_handler<'py>(
+    py: Python<'py>,
+    module: &Bound<'py, PyModule>,
+) -> RaisedResult<Bound<'py, PyAny>> {
     // SAFETY: a static definition taking no self.
     let function = unsafe {
         Bound::from_owned_ptr_or_err(
@@ -96,6 +154,6 @@ pub fn install(py: Python<'_>, module: &Bound<'_, PyModule>) -> RaisedResult<()>
         .get_item("LogHandler")
         .raised(py)?
         .ok_or_else(|| Raised::new::<pyo3::exceptions::PyRuntimeError>(py, "LogHandler"))?;
-    module.setattr("LogHandler", handler).raised(py)?;
-    Ok(())
+    module.setattr("LogHandler", &handler).raised(py)?;
+    Ok(handler)
 }
