@@ -24,6 +24,7 @@ use wsgi_core::level::Level;
 
 use super::exchange::IoCounts;
 use super::log::log_to_server;
+use super::run::now_micros;
 
 /// Why this process is stopping, as `process_stopping`'s `shutdown_reason`
 /// says it (mod_wsgi's words: `request_timeout`, `inactivity_timeout`, …;
@@ -232,12 +233,6 @@ fn publish(py: Python<'_>, callbacks: &Bound<'_, PyList>, name: &str, event: &Bo
 
 fn seconds(micros: u64) -> f64 {
     micros as f64 / 1_000_000.0
-}
-
-fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// When the request reached each stage, in microseconds since the epoch

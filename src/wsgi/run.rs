@@ -91,7 +91,8 @@ fn next_thread_request() -> (u64, u64) {
     (id, count)
 }
 
-fn now_micros() -> u64 {
+/// Now, in microseconds since the epoch (mod_wsgi's timestamps).
+pub fn now_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

@@ -58,15 +58,7 @@ impl ApacheInstall {
                     dir.display()
                 )));
             }
-            None => apxs
-                .as_ref()
-                .and_then(|apxs| apxs.query("LIBEXECDIR"))
-                .map(PathBuf::from)
-                .filter(|dir| dir.is_dir())
-                .or_else(|| first_existing(KNOWN_MODULE_DIRECTORIES))
-                .ok_or_else(|| ExpressError::NoModulesDirectory {
-                    looked: KNOWN_MODULE_DIRECTORIES.join(", "),
-                })?,
+            None => found_modules_directory(apxs.as_ref())?,
         };
         let rotatelogs = httpd
             .parent()
@@ -93,8 +85,12 @@ pub fn modules_directory(option: Option<&Path>) -> Result<PathBuf, ExpressError>
     if let Some(dir) = option {
         return Ok(dir.to_path_buf());
     }
-    Apxs::find()
-        .and_then(|apxs| apxs.query("LIBEXECDIR"))
+    found_modules_directory(Apxs::find().as_ref())
+}
+
+/// apxs's LIBEXECDIR, else the first known layout that exists.
+fn found_modules_directory(apxs: Option<&Apxs>) -> Result<PathBuf, ExpressError> {
+    apxs.and_then(|apxs| apxs.query("LIBEXECDIR"))
         .map(PathBuf::from)
         .filter(|dir| dir.is_dir())
         .or_else(|| first_existing(KNOWN_MODULE_DIRECTORIES))

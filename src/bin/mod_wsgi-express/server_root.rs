@@ -144,30 +144,21 @@ pub fn summary(plan: &Plan, with_files: bool) -> String {
         lines.push(("Environ Variables", plan.envvars.clone()));
         lines.push(("Control Script", plan.apachectl.clone()));
     }
-    if plan.embedded {
-        lines.push(("Operating Mode", "embedded".into()));
-        lines.push((
-            "Request Capacity",
-            format!(
-                "{} ({} process{} * {} threads)",
-                plan.processes * plan.threads,
-                plan.processes,
-                if plan.processes == 1 { "" } else { "es" },
-                plan.threads
-            ),
-        ));
-    } else {
-        lines.push(("Operating Mode", "daemon".into()));
-        lines.push((
-            "Request Capacity",
-            format!(
-                "{} ({} process{} * {} threads)",
-                plan.processes * plan.threads,
-                plan.processes,
-                if plan.processes == 1 { "" } else { "es" },
-                plan.threads
-            ),
-        ));
+    lines.push((
+        "Operating Mode",
+        if plan.embedded { "embedded" } else { "daemon" }.into(),
+    ));
+    lines.push((
+        "Request Capacity",
+        format!(
+            "{} ({} process{} * {} threads)",
+            plan.processes * plan.threads,
+            plan.processes,
+            if plan.processes == 1 { "" } else { "es" },
+            plan.threads
+        ),
+    ));
+    if !plan.embedded {
         lines.push((
             "Request Timeout",
             format!("{} (seconds)", plan.request_timeout),
