@@ -121,8 +121,26 @@ pub fn initialize(settings: &PythonSettings) -> Result<(), InitError> {
     unsafe { ffi::PyConfig_Clear(config) };
     result?;
     INITIALIZED.store(true, Ordering::Release);
+    import_threading_here();
     threads::release_after_initialize();
     Ok(())
+}
+
+/// Imports `threading` on the initialising thread, which is the thread that
+/// later finalises. Whichever thread first imports `threading` becomes its
+/// main thread, and finalisation waits for that thread's state to end: were
+/// it a request thread, the wait would outlast the process's shutdown.
+fn import_threading_here() {
+    // SAFETY: called right after initialisation with the GIL held by this
+    // thread; a failed import only leaves an exception, which is cleared.
+    unsafe {
+        let module = ffi::PyImport_ImportModule(c"threading".as_ptr());
+        if module.is_null() {
+            ffi::PyErr_Clear();
+        } else {
+            ffi::Py_DECREF(module);
+        }
+    }
 }
 
 fn configure_and_initialize(

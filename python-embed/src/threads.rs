@@ -221,6 +221,12 @@ pub fn new_sub_interpreter(_py: Python<'_>) -> Result<Interpreter, NewInterprete
 /// Ends every sub-interpreter (running its `atexit` callbacks), then
 /// finalises the main interpreter. Must be called on a thread that is not
 /// attached; other threads must have stopped running Python.
+///
+/// Each sub-interpreter is ended from a thread state made for this purpose
+/// after every other state of it is deleted. Ending it from a state some
+/// thread used before would hang whenever `threading` was first imported
+/// with that state: `threading._shutdown` waits for its "main thread"'s
+/// state to be deleted, and that state would be the current one.
 pub(crate) fn end_all_interpreters() {
     let main = main_state();
     // SAFETY: this thread is not attached; main is its own state.
@@ -234,30 +240,29 @@ pub(crate) fn end_all_interpreters() {
         }
     }
     for interpreter in interpreters {
-        let mut own = None;
+        // SAFETY: the interpreter is alive and the GIL is held; the fresh
+        // state is made current so that what clearing the old states
+        // finalises runs in its own interpreter.
+        let ending = unsafe {
+            let ending = ffi::PyThreadState_New(interpreter.0);
+            ffi::PyThreadState_Swap(ending);
+            ending
+        };
         for (i, state) in &states {
-            if *i != interpreter {
-                continue;
-            }
-            if own.is_none() {
-                own = Some(state.0);
-            } else {
-                // SAFETY: a state of a finished thread (or an idle one of
-                // ours), not current; the GIL is held.
+            if *i == interpreter {
+                // SAFETY: a state of a thread that no longer runs Python,
+                // not current; the GIL is held.
                 unsafe {
                     ffi::PyThreadState_Clear(state.0);
                     ffi::PyThreadState_Delete(state.0);
                 }
             }
         }
-        if let Some(state) = own {
-            // SAFETY: `state` is now the interpreter's only thread state;
-            // Py_EndInterpreter needs it current and leaves none current.
-            unsafe {
-                ffi::PyThreadState_Swap(state);
-                ffi::Py_EndInterpreter(state);
-                ffi::PyThreadState_Swap(main);
-            }
+        // SAFETY: `ending` is now the interpreter's only thread state and
+        // current; Py_EndInterpreter leaves none current.
+        unsafe {
+            ffi::Py_EndInterpreter(ending);
+            ffi::PyThreadState_Swap(main);
         }
     }
     SUB_STATES.with(|s| s.borrow_mut().clear());

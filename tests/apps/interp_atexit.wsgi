@@ -1,7 +1,11 @@
 # Registers atexit callbacks when loaded: one records the process's exit in
 # a file; with ?hang another never returns (the teardown must be bounded).
+# It imports threading on a request thread, as any app using logging does:
+# that thread becomes threading's main thread in its interpreter, which
+# must not stop the interpreter from ending.
 import atexit
 import os
+import threading  # noqa: F401
 import time
 
 import mod_wsgi
