@@ -55,6 +55,12 @@ unsafe extern "C" fn register_hooks(pool: *mut ap::apr_pool_t) {
             ptr::null(),
             middle,
         );
+        ap::ap_hook_pre_mpm(
+            Some(crate::parent::post_config::pre_mpm),
+            ptr::null(),
+            ptr::null(),
+            ap::APR_HOOK_REALLY_LAST as c_int,
+        );
         ap::ap_hook_child_init(
             Some(crate::child::init::child_init),
             ptr::null(),

@@ -244,15 +244,26 @@ fn server_metrics_in_apaches_children_prefork() {
     server_metrics_are_gated_as_in_mod_wsgi(Mpm::Prefork, Mode::Embedded);
 }
 
-/// Without server-metrics=On a daemon has no server_metrics() (the case
-/// with it, where the scoreboard must be there, is not done yet: daemons
-/// start before httpd makes its scoreboard; mod_wsgi defers them to
-/// pre_mpm).
 #[test]
-fn server_metrics_are_off_in_daemons_by_default() {
+fn server_metrics_in_daemons_event() {
+    server_metrics_are_gated_as_in_mod_wsgi(Mpm::Event, Mode::Daemon);
+}
+
+#[test]
+fn server_metrics_in_daemons_prefork() {
+    server_metrics_are_gated_as_in_mod_wsgi(Mpm::Prefork, Mode::Daemon);
+}
+
+/// Daemons started by a restart see the scoreboard too (the first
+/// generation's are started after httpd makes it, as mod_wsgi does).
+#[test]
+fn server_metrics_in_daemons_after_a_restart() {
     let apache = SiteBuilder::new(Mpm::Event, Mode::Daemon)
-        .conf("WSGIServerMetrics On\n")
+        .daemon_option("server-metrics=On")
         .mount_app("/m", "metrics_app.wsgi", "")
         .start();
-    assert!(json(&apache, "/m/server").is_null());
+    assert!(json(&apache, "/m/server").is_object());
+    apache.graceful();
+    let after = json(&apache, "/m/server");
+    assert!(after.is_object(), "{after}\n{}", apache.error_log());
 }

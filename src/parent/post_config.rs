@@ -60,6 +60,18 @@ pub unsafe extern "C" fn post_config(
             // SAFETY: pconf is this generation's configuration pool.
             unsafe { super::python::start_python_in_parent(&config, pconf) };
         }
+        // SAFETY: reads httpd's global pointer.
+        if unsafe { ap::ap_scoreboard_image.is_null() } {
+            // The first generation: httpd creates its scoreboard after
+            // post_config. Daemons started now would have none to read
+            // for server_metrics(), so they start in pre_mpm instead.
+            *DEFERRED_START.lock() = Some(DeferredStart {
+                pconf,
+                server,
+                config,
+            });
+            return Ok(());
+        }
         // SAFETY: pconf and server belong to this generation.
         unsafe { super::supervisor::start(pconf, server, &config) }
     }));
@@ -69,6 +81,43 @@ pub unsafe extern "C" fn post_config(
         Err(_) => "internal error during post_config".to_string(),
     };
     log::server(server, Level::Error, &log::ours(&failure));
+    ap::HTTP_INTERNAL_SERVER_ERROR as c_int
+}
+
+/// The daemon groups to start once the scoreboard exists.
+struct DeferredStart {
+    pconf: *mut ap::apr_pool_t,
+    server: *mut ap::server_rec,
+    config: crate::config::ServerConfig,
+}
+
+// SAFETY: the pointers are httpd's generation records, used only by the
+// parent's single thread in pre_mpm of the same generation.
+unsafe impl Send for DeferredStart {}
+
+static DEFERRED_START: parking_lot::Mutex<Option<DeferredStart>> = parking_lot::Mutex::new(None);
+
+/// httpd's pre_mpm hook (run after core's, which creates the scoreboard,
+/// on every start that makes a new one): starts the daemon groups that
+/// post_config deferred.
+///
+/// # Safety
+/// Called by httpd in the parent, after post_config of the same generation.
+pub unsafe extern "C" fn pre_mpm(_pool: *mut ap::apr_pool_t, _kind: ap::ap_scoreboard_e) -> c_int {
+    let Some(deferred) = DEFERRED_START.lock().take() else {
+        return ap::OK as c_int;
+    };
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: pconf and server are this generation's (post_config saved
+        // them moments ago and the generation has not ended).
+        unsafe { super::supervisor::start(deferred.pconf, deferred.server, &deferred.config) }
+    }));
+    let failure = match outcome {
+        Ok(Ok(())) => return ap::OK as c_int,
+        Ok(Err(reason)) => reason.to_string(),
+        Err(_) => "internal error while starting daemon processes".to_string(),
+    };
+    log::server(deferred.server, Level::Error, &log::ours(&failure));
     ap::HTTP_INTERNAL_SERVER_ERROR as c_int
 }
 
