@@ -46,10 +46,8 @@ static FUNCTIONS: StaticTable<[ffi::PyMethodDef; 3]> = StaticTable([
 ]);
 
 /// The module's `__getattr__` (PEP 562): `LogHandler` is made on first
-/// use, so that `logging` (and with it `threading`) is only imported into
-/// an interpreter whose application asks for it. Importing `threading`
-/// first from a request thread makes that thread its "main thread", and
-/// ending such a sub-interpreter then hangs (see docs/observability.md).
+/// use, so that `logging` is only imported into an interpreter whose
+/// application asks for it, not at the start of every interpreter.
 unsafe extern "C" fn module_getattr(
     module: *mut ffi::PyObject,
     args: *mut ffi::PyObject,
