@@ -75,10 +75,20 @@ pub unsafe extern "C" fn post_config(
         // SAFETY: pconf and server belong to this generation.
         unsafe { super::supervisor::start(pconf, server, &config) }
     }));
+    hook_status(server, outcome, "post_config")
+}
+
+/// What a parent hook returns to httpd: OK, or an error (which stops
+/// Apache) after logging why.
+fn hook_status(
+    server: *mut ap::server_rec,
+    outcome: std::thread::Result<Result<(), SupervisorError>>,
+    hook: &str,
+) -> c_int {
     let failure = match outcome {
         Ok(Ok(())) => return ap::OK as c_int,
         Ok(Err(reason)) => reason.to_string(),
-        Err(_) => "internal error during post_config".to_string(),
+        Err(_) => format!("internal error during {hook}"),
     };
     log::server(server, Level::Error, &log::ours(&failure));
     ap::HTTP_INTERNAL_SERVER_ERROR as c_int
@@ -112,13 +122,7 @@ pub unsafe extern "C" fn pre_mpm(_pool: *mut ap::apr_pool_t, _kind: ap::ap_score
         // them moments ago and the generation has not ended).
         unsafe { super::supervisor::start(deferred.pconf, deferred.server, &deferred.config) }
     }));
-    let failure = match outcome {
-        Ok(Ok(())) => return ap::OK as c_int,
-        Ok(Err(reason)) => reason.to_string(),
-        Err(_) => "internal error while starting daemon processes".to_string(),
-    };
-    log::server(deferred.server, Level::Error, &log::ours(&failure));
-    ap::HTTP_INTERNAL_SERVER_ERROR as c_int
+    hook_status(deferred.server, outcome, "pre_mpm")
 }
 
 /// httpd reads its configuration twice at startup and only the second pass
