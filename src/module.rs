@@ -79,6 +79,12 @@ unsafe extern "C" fn register_hooks(pool: *mut ap::apr_pool_t) {
             ptr::null(),
             middle,
         );
+        ap::ap_hook_handler(
+            Some(crate::child::metrics_page::handler),
+            ptr::null(),
+            ptr::null(),
+            middle,
+        );
         crate::child::auth::register(pool);
     }
 }

@@ -59,6 +59,29 @@ impl<'r> Request<'r> {
         unsafe { c_str(self.rec().uri) }
     }
 
+    /// The request's method and URI as the client sent them, e.g.
+    /// "GET /x?y" (for log lines).
+    pub fn method_and_uri(&self) -> String {
+        // SAFETY: as above.
+        unsafe {
+            format!(
+                "{} {}",
+                c_str(self.rec().method),
+                c_str(self.rec().unparsed_uri)
+            )
+        }
+    }
+
+    /// The status set for the response so far.
+    pub fn status(&self) -> u16 {
+        u16::try_from(self.rec().status).unwrap_or(0)
+    }
+
+    pub fn args(&self) -> Cow<'r, str> {
+        // SAFETY: as above.
+        unsafe { c_str(self.rec().args) }
+    }
+
     pub fn path_info(&self) -> Cow<'r, str> {
         // SAFETY: as above.
         unsafe { c_str(self.rec().path_info) }
@@ -220,6 +243,15 @@ impl<'r> Request<'r> {
     }
 
     /// The client asked with GET or HEAD (httpd numbers both M_GET).
+    /// Writes `body` as (part of) the response; false if the client went.
+    pub fn write_body(&self, body: &[u8]) -> bool {
+        let Ok(length) = i32::try_from(body.len()) else {
+            return false;
+        };
+        // SAFETY: a live request in its handler; ap_rwrite copies the bytes.
+        unsafe { ap::ap_rwrite(body.as_ptr().cast(), length, self.raw) >= 0 }
+    }
+
     pub fn method_is_get(&self) -> bool {
         self.rec().method_number == ap::M_GET as i32
     }

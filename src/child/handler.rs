@@ -17,6 +17,7 @@ use crate::child::{HANDLER, HANDLER_MIME, notes};
 use crate::config::access::dir_config;
 use crate::config::{AliasOverrides, RequestConfig};
 use crate::context;
+use crate::groups::metrics_table::GroupMetrics;
 use crate::groups::{DaemonGroup, ScriptOwner};
 use crate::wsgi::dispatch::{Target, dispatch};
 use crate::wsgi::dispatch_script::run_dispatch_script;
@@ -411,8 +412,11 @@ fn run_embedded(
     accepted: &Accepted,
     names: &GroupNames,
     cgi: &CgiEnviron,
+    metrics: Option<&GroupMetrics>,
 ) -> c_int {
     let config = &accepted.config;
+    let _running = crate::child::in_flight::enter(request, &names.application_group);
+    crate::wsgi::run::take_exceptions();
     // SAFETY: the request is live for the whole run.
     let mut backend = unsafe { RequestBackend::new(request.raw()) };
     backend.enable_sendfile(config.enable_sendfile);
@@ -445,6 +449,11 @@ fn run_embedded(
         &mut backend,
         &logger,
     );
+    if let Some(metrics) = metrics {
+        metrics
+            .application(&names.application_group)
+            .count_exceptions(crate::wsgi::run::take_exceptions());
+    }
     backend.finish(matches!(completion, Completion::Responded));
     match completion {
         Completion::Responded => ap::OK as c_int,
@@ -480,7 +489,17 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
     {
         return status;
     }
-    match route(
+    let table = if names.process_group.is_empty() {
+        crate::groups::embedded_metrics()
+    } else {
+        None
+    };
+    let group = crate::groups::find(&names.process_group);
+    let metrics = table
+        .as_deref()
+        .or_else(|| group.as_ref().and_then(|g| g.metrics.as_ref()));
+    let in_flight = metrics.map(|m| m.application(&names.application_group).begin());
+    let status = match route(
         &request,
         &accepted.config,
         &names.process_group,
@@ -490,7 +509,21 @@ unsafe fn handle(r: *mut ap::request_rec) -> c_int {
         Ok(Route::Daemon(group)) => unsafe {
             crate::child::relay::forward(r, &group, cgi, &accepted.script, accepted.script_mtime)
         },
-        Ok(Route::Embedded) => run_embedded(&request, &accepted, &names, &cgi),
+        Ok(Route::Embedded) => run_embedded(&request, &accepted, &names, &cgi, metrics),
         Err(status) => status,
+    };
+    if let Some(in_flight) = in_flight {
+        in_flight.finish(answered_status(&request, status));
+    }
+    status
+}
+
+/// The status the client gets: the response's own when the handler
+/// answered it, else the error httpd will answer with.
+fn answered_status(request: &Request<'_>, handler_status: c_int) -> u16 {
+    if handler_status == ap::OK as c_int || handler_status == ap::DONE {
+        request.status()
+    } else {
+        u16::try_from(handler_status).unwrap_or(0)
     }
 }

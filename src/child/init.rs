@@ -30,6 +30,7 @@ pub unsafe extern "C" fn child_init(pool: *mut ap::apr_pool_t, server: *mut ap::
         restore_sigchld();
         // SAFETY: httpd passes the main server and the child's pool.
         unsafe { start_python(server, pool) };
+        crate::child::in_flight::watch_for_stack_asks();
     }));
     if outcome.is_err() {
         log::server(

@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 use crate::apache::log;
 use crate::daemon::backend::{Activity, DaemonLog, SocketBackend};
 use crate::daemon::connections::{Connections, PROVING_TIME, Ready, Standing};
-use crate::daemon::timeouts::{LongRequest, interrupt, log_stacks_before_stop};
+use crate::daemon::timeouts::{interrupt, log_stacks_before_stop};
 use crate::groups::DaemonGroup;
 use crate::groups::board::StopReason;
 use crate::groups::secret::Secret;
 use crate::groups::socket::{FrameStream, Peer, StreamError, peer};
 use crate::wsgi::dispatch::{Target, dispatch};
+use crate::wsgi::request_stacks::{RunningRequest, log_request_stacks};
 use crate::wsgi::run::{Completion, RunRequest};
 use crate::wsgi::script::OnChange;
 use wsgi_core::environ::CgiEnviron;
@@ -32,7 +33,7 @@ use wsgi_core::protocol::{Frame, RequestHead};
 struct Interruption {
     limit: Duration,
     grace: Duration,
-    targets: Vec<LongRequest>,
+    targets: Vec<RunningRequest>,
 }
 
 /// What a new connection's first bytes showed.
@@ -74,8 +75,8 @@ struct Active {
 }
 
 impl Active {
-    fn long_request(&self, now: Instant) -> LongRequest {
-        LongRequest {
+    fn long_request(&self, now: Instant) -> RunningRequest {
+        RunningRequest {
             thread: self.thread,
             what: self.what.clone(),
             application_group: self.application_group.clone(),
@@ -122,6 +123,14 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
     wake();
 }
 
+/// SIGUSR2 asks for the stacks of the requests in flight (the monitor
+/// logs them).
+static STACKS_SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stacks_signal(_: libc::c_int) {
+    STACKS_SIGNALLED.store(true, Ordering::SeqCst);
+}
+
 extern "C" fn on_graceful_signal(_: libc::c_int) {
     SIGNALLED.fetch_or(SIGNAL_GRACEFUL, Ordering::SeqCst);
     wake();
@@ -152,7 +161,8 @@ fn wait_for_wake(wake_read: RawFd) {
 }
 
 /// Installs the daemon's signal handling: SIGTERM, SIGINT and SIGHUP stop
-/// it, SIGUSR1 restarts it gracefully, SIGPIPE is ignored.
+/// it, SIGUSR1 restarts it gracefully, SIGUSR2 logs the stacks of the
+/// requests in flight, SIGPIPE is ignored.
 pub fn install_signal_handlers() {
     use nix::fcntl::OFlag;
     use nix::sys::signal::{
@@ -171,6 +181,7 @@ pub fn install_signal_handlers() {
         (Signal::SIGINT, stop),
         (Signal::SIGHUP, stop),
         (Signal::SIGUSR1, graceful),
+        (Signal::SIGUSR2, SigHandler::Handler(on_stacks_signal)),
         (Signal::SIGPIPE, SigHandler::SigIgn),
         (Signal::SIGCHLD, SigHandler::SigDfl),
         (Signal::SIGALRM, SigHandler::SigDfl),
@@ -797,6 +808,13 @@ impl Server {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
+        if let Some(metrics) = &self.group.metrics
+            && let Some(waited) = queue_wait(&head.vars)
+        {
+            metrics
+                .application(&text("mod_wsgi.application_group"))
+                .observe_queue_wait(waited);
+        }
         let active = Active {
             started: Instant::now(),
             connection: stream.stream().as_raw_fd(),
@@ -899,6 +917,7 @@ impl Server {
             // Apache's request lives in another process.
             apache_request: std::ptr::null_mut(),
         };
+        crate::wsgi::run::take_exceptions();
         let completion = dispatch(
             &Target {
                 application_group: &application_group,
@@ -910,6 +929,11 @@ impl Server {
             &mut backend,
             &log,
         );
+        if let Some(metrics) = &self.group.metrics {
+            metrics
+                .application(&application_group)
+                .count_exceptions(crate::wsgi::run::take_exceptions());
+        }
         let broken = !backend.finish_opening();
         match completion {
             Completion::Responded if !broken => stream.write_frame(&Frame::End).is_ok(),
@@ -942,8 +966,40 @@ impl Server {
         }
     }
 
+    /// Logs the stack of every request running here, asked for through
+    /// the metrics page or SIGUSR2.
+    fn log_stacks_in_flight(&self) {
+        let now = Instant::now();
+        let running: Vec<RunningRequest> = self
+            .state()
+            .active
+            .values()
+            .map(|a| a.long_request(now))
+            .collect();
+        let who = format!(
+            "Daemon process '{}' (pid {})",
+            self.group.name(),
+            std::process::id()
+        );
+        if running.is_empty() {
+            self.log(
+                Level::Warning,
+                &format!("{who}: stacks asked for: no request in flight."),
+            );
+        }
+        log_request_stacks(
+            &|level, line| self.log(level, line),
+            Level::Warning,
+            &who,
+            "stacks asked for",
+            &running,
+        );
+    }
+
     fn monitor(self: Arc<Server>, connections: &Connections) {
         let options = &self.group.options;
+        // Asks made before this process started were answered by others.
+        let mut stacks_answered = self.group.metrics.as_ref().map(|m| m.stacks_asked());
         loop {
             std::thread::sleep(Duration::from_millis(200));
             if let Some(cutoff) = Instant::now().checked_sub(PROVING_TIME) {
@@ -951,7 +1007,12 @@ impl Server {
                 self.log_unproven(&late, &format!("not within {} s", PROVING_TIME.as_secs()));
             }
             if let Some(board) = &self.group.board {
-                board.update_peak_rss(self.number);
+                board.update_rss(self.number);
+            }
+            let asked = self.group.metrics.as_ref().map(|m| m.stacks_asked());
+            if STACKS_SIGNALLED.swap(false, Ordering::SeqCst) || asked != stacks_answered {
+                stacks_answered = asked;
+                self.log_stacks_in_flight();
             }
             // With one process there is nobody to hand a request to.
             let all_busy = self.state().in_flight >= options.threads as usize;
@@ -1003,7 +1064,7 @@ impl Server {
                 };
                 if overdue {
                     self.note(StopReason::RequestTimeout(limit));
-                    let running: Vec<LongRequest> =
+                    let running: Vec<RunningRequest> =
                         state.active.values().map(|a| a.long_request(now)).collect();
                     log_stacks_before_stop(
                         &|level, line| self.log(level, line),
@@ -1068,7 +1129,7 @@ impl Server {
             {
                 self.wedged.store(true, Ordering::SeqCst);
                 self.note(StopReason::DeadlockTimeout(limit));
-                let running: Vec<LongRequest> =
+                let running: Vec<RunningRequest> =
                     state.active.values().map(|a| a.long_request(now)).collect();
                 log_stacks_before_stop(
                     &|level, line| self.log(level, line),
@@ -1119,17 +1180,18 @@ fn now_micros() -> u64 {
 
 /// How long the request waited between Apache receiving it and now.
 fn queued_for(cgi: &CgiEnviron) -> Duration {
-    let Some(start) = cgi
-        .get("mod_wsgi.request_start")
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    else {
+    let Some(start) = cgi.number("mod_wsgi.request_start") else {
         return Duration::ZERO;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    Duration::from_micros(now.saturating_sub(start))
+    Duration::from_micros(now_micros().saturating_sub(start))
+}
+
+/// How long the request waited between the Apache child sending it and
+/// this process taking it (`queue_start` to `daemon_start`).
+fn queue_wait(cgi: &CgiEnviron) -> Option<Duration> {
+    let queued = cgi.number("mod_wsgi.queue_start")?;
+    let taken = cgi.number("mod_wsgi.daemon_start")?;
+    Some(Duration::from_micros(taken.saturating_sub(queued)))
 }
 
 fn cpu_time() -> Duration {

@@ -32,7 +32,8 @@ mod word {
     pub const DEAD_PEAK_RSS_KIB: usize = 7;
     pub const DEAD_STOP: usize = 8;
     pub const DEAD_END: usize = 9;
-    pub const COUNT: usize = 10;
+    pub const RSS_KIB: usize = 10;
+    pub const COUNT: usize = 11;
 }
 
 /// Why a daemon process stopped serving (it says so before it exits).
@@ -205,6 +206,28 @@ impl Death {
     }
 }
 
+/// A slot of the board as read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessState {
+    pub slot: usize,
+    /// 0 before a process first took the slot.
+    pub pid: u32,
+    /// Requests it is running (its busy threads).
+    pub running: u64,
+    pub rss_kib: u64,
+}
+
+/// Resident memory from /proc/self/statm (its second field, in pages).
+fn rss_kib_now() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .unwrap_or(4096) as u64;
+    Some(pages * page_size / 1024)
+}
+
 /// Where the fatal-signal handler writes (this process's slot).
 static OWN_SLOT: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -253,7 +276,13 @@ impl GroupBoard {
     /// recorded about it yet. It also becomes the slot the fatal-signal
     /// handler writes.
     pub fn take_slot(&self, process: usize) {
-        for index in [word::RUNNING, word::PEAK_RSS_KIB, word::STOP, word::END] {
+        for index in [
+            word::RUNNING,
+            word::PEAK_RSS_KIB,
+            word::STOP,
+            word::END,
+            word::RSS_KIB,
+        ] {
             self.word(process, index).store(0, Ordering::Relaxed);
         }
         self.word(process, word::PID)
@@ -262,7 +291,7 @@ impl GroupBoard {
             std::ptr::from_ref(self.word(process, 0)).cast_mut(),
             Ordering::Release,
         );
-        self.update_peak_rss(process);
+        self.update_rss(process);
     }
 
     pub fn enter(&self, process: usize) {
@@ -294,6 +323,30 @@ impl GroupBoard {
     pub fn update_peak_rss(&self, process: usize) {
         self.word(process, word::PEAK_RSS_KIB)
             .fetch_max(peak_rss_kib_now(), Ordering::Relaxed);
+    }
+
+    /// Records the process's resident memory now (and its peak).
+    pub fn update_rss(&self, process: usize) {
+        self.update_peak_rss(process);
+        if let Some(kib) = rss_kib_now() {
+            self.word(process, word::RSS_KIB)
+                .store(kib, Ordering::Relaxed);
+        }
+    }
+
+    /// Each slot's live process: what it runs and its resident memory.
+    pub fn processes(&self) -> Vec<ProcessState> {
+        (0..self.processes)
+            .map(|process| {
+                let word = |index| self.word(process, index).load(Ordering::Relaxed);
+                ProcessState {
+                    slot: process,
+                    pid: word(word::PID) as u32,
+                    running: word(word::RUNNING),
+                    rss_kib: word(word::RSS_KIB),
+                }
+            })
+            .collect()
     }
 
     /// The process says why it stops (the first reason stays).

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod board;
 pub mod directory;
+pub mod metrics_table;
 pub mod secret;
 pub mod shared_words;
 pub mod socket;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use apache_sys as ap;
 
 use board::GroupBoard;
+use metrics_table::GroupMetrics;
 use wsgi_core::daemon_options::DaemonOptions;
 
 /// Who a daemon process runs as.
@@ -69,6 +71,8 @@ pub struct DaemonGroup {
     /// What the group's processes share with each other, the parent and
     /// Apache's children (see `board.rs`).
     pub board: Option<GroupBoard>,
+    /// The group's counters (see `metrics_table.rs`).
+    pub metrics: Option<GroupMetrics>,
 }
 
 /// Who must own the scripts a group runs.
@@ -112,16 +116,54 @@ pub fn find(name: &str) -> Option<Arc<DaemonGroup>> {
     active().iter().find(|g| g.name() == name).cloned()
 }
 
-/// Unmaps the boards of every group but `keep` (in a daemon process of
-/// `keep`: its application must not reach other groups').
+/// The counters of requests run in Apache's children (embedded mode), for
+/// the configuration generation. Set by the parent; children inherit it.
+static EMBEDDED_METRICS: RwLock<Option<Arc<GroupMetrics>>> = RwLock::new(None);
+
+pub fn embedded_metrics() -> Option<Arc<GroupMetrics>> {
+    EMBEDDED_METRICS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+/// Gives embedded mode a fresh table (parent, each generation), releasing
+/// the last generation's: the parent itself never counts in it.
+pub fn renew_embedded_metrics() {
+    let old = std::mem::replace(
+        &mut *EMBEDDED_METRICS.write().unwrap_or_else(|e| e.into_inner()),
+        GroupMetrics::new().map(Arc::new),
+    );
+    if let Some(old) = old.and_then(|old| Arc::try_unwrap(old).ok()) {
+        // SAFETY: it was the last reference in this process.
+        unsafe { old.unmap() };
+    }
+}
+
+/// Unmaps the boards and counters of every group but `keep`, and the
+/// embedded counters (in a daemon process of `keep`: its application must
+/// not reach other groups').
 pub fn unmap_others(keep: &str) {
     for group in active().iter() {
-        if group.name() != keep
-            && let Some(board) = &group.board
-        {
+        if group.name() == keep {
+            continue;
+        }
+        if let Some(board) = &group.board {
             // SAFETY: this process never uses another group's board.
             unsafe { board.unmap() };
         }
+        if let Some(metrics) = &group.metrics {
+            // SAFETY: nor its counters.
+            unsafe { metrics.unmap() };
+        }
+    }
+    let embedded = EMBEDDED_METRICS
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(embedded) = embedded.and_then(|table| Arc::try_unwrap(table).ok()) {
+        // SAFETY: daemon processes never count embedded requests.
+        unsafe { embedded.unmap() };
     }
 }
 

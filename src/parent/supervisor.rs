@@ -22,6 +22,7 @@ use crate::groups::accounts;
 use crate::groups::accounts::AccountError;
 use crate::groups::board::GroupBoard;
 use crate::groups::directory;
+use crate::groups::metrics_table::{GroupMetrics, RestartCause};
 use crate::groups::secret::{NoRandomness, Secret};
 use crate::groups::socket::ListenerError;
 use crate::groups::socket::create_listener;
@@ -195,6 +196,7 @@ pub unsafe fn start(
     config: &ServerConfig,
 ) -> Result<(), SupervisorError> {
     SLOTS.lock().clear();
+    groups::renew_embedded_metrics();
     // SAFETY: main is live; its process pool is the parent's.
     unsafe { directory::open((*(*main).process).pool) }?;
     // SAFETY: main is live.
@@ -272,6 +274,7 @@ pub unsafe fn start(
         let board = GroupBoard::new(options.processes as usize);
         active.push(Arc::new(DaemonGroup {
             board,
+            metrics: GroupMetrics::new(),
             options,
             index,
             server: ServerRef(server),
@@ -429,6 +432,9 @@ unsafe extern "C" fn maintenance(reason: i32, data: *mut std::ffi::c_void, statu
                 .board
                 .as_ref()
                 .map(|board| board.record_death(slot.number, pid, status));
+            if let (Some(death), Some(metrics)) = (&death, &slot.group.metrics) {
+                metrics.count_restart(RestartCause::of(death));
+            }
             let failed = status != 0;
             if failed && Instant::now().saturating_duration_since(slot.started) < QUICK_DEATH {
                 slot.quick_deaths += 1;
@@ -572,6 +578,11 @@ unsafe extern "C" fn stop_all(_data: *mut std::ffi::c_void) -> ap::apr_status_t 
         if let Some(board) = &group.board {
             // SAFETY: every process of the group is gone.
             unsafe { board.unmap() };
+        }
+        if let Some(metrics) = &group.metrics {
+            // SAFETY: as above, and Apache's children of the generation
+            // have their own mapping.
+            unsafe { metrics.unmap() };
         }
     }
     for group in groups::all() {

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod names;
 pub mod newrelic;
 pub mod python_module;
+pub mod request_stacks;
 pub mod restrict;
 pub mod run;
 pub mod script;

@@ -193,9 +193,22 @@ pub fn exception_line(_py: Python<'_>, script: &str) -> String {
     }
 }
 
+thread_local! {
+    /// Exceptions the application raised on this thread since the last
+    /// [`take_exceptions`]: requests run on one thread from start to end.
+    static EXCEPTIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many uncaught exceptions the application raised on this thread
+/// since the last call (the caller counts them for the request it ran).
+pub fn take_exceptions() -> u64 {
+    EXCEPTIONS.with(|count| count.replace(0))
+}
+
 /// Logs the current Python exception with its traceback, as mod_wsgi does.
 /// Then the request's subscribers hear of it (`request_exception`).
 fn log_exception(py: Python<'_>, exchange: &Exchange, script: &str) {
+    EXCEPTIONS.with(|count| count.set(count.get() + 1));
     note_if_memory_error(py);
     exchange.log(Level::Error, &exception_line(py, script));
     if let Some(taken) = take_exception(py) {
@@ -302,12 +315,7 @@ fn call_application(
 /// When the request reached Apache, left the child and reached the daemon
 /// (`mod_wsgi.*_start` in the environ, microseconds).
 fn stages(cgi: &CgiEnviron) -> Stages {
-    let micros = |key: &str| {
-        cgi.get(key)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let micros = |key: &str| cgi.number(key).unwrap_or(0);
     Stages {
         request_start: micros("mod_wsgi.request_start"),
         queue_start: micros("mod_wsgi.queue_start"),

@@ -99,6 +99,12 @@ impl CgiEnviron {
             .map(|entry| self.value_of(entry))
     }
 
+    /// A variable holding a decimal number, such as the microsecond times
+    /// `mod_wsgi.request_start`, `queue_start` and `daemon_start`.
+    pub fn number(&self, name: &str) -> Option<u64> {
+        std::str::from_utf8(self.get(name)?).ok()?.parse().ok()
+    }
+
     /// Sets `name`, replacing an earlier value.
     pub fn set(&mut self, name: &str, value: impl AsRef<[u8]>) {
         let position = self
