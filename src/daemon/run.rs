@@ -131,11 +131,11 @@ fn run_service(
 
 /// The signals whose default action ends the process and that the daemon
 /// does not handle otherwise (a crash in a C extension, an abort, a
-/// resource limit, a stray kill): recorded on the board before the process
+/// resource limit, a stray kill; SIGUSR2 asks for stacks): recorded on the board before the process
 /// dies of them, so that the parent and Apache's children can tell a
 /// signal from an exit status (httpd reports both as one number). Only
 /// SIGKILL cannot be recorded.
-const FATAL_SIGNALS: [libc::c_int; 17] = [
+const FATAL_SIGNALS: [libc::c_int; 16] = [
     libc::SIGSEGV,
     libc::SIGBUS,
     libc::SIGILL,
@@ -146,7 +146,6 @@ const FATAL_SIGNALS: [libc::c_int; 17] = [
     libc::SIGSYS,
     libc::SIGXCPU,
     libc::SIGXFSZ,
-    libc::SIGUSR2,
     libc::SIGALRM,
     libc::SIGVTALRM,
     libc::SIGPROF,
