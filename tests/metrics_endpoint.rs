@@ -85,9 +85,11 @@ fn scrape(apache: &Apache) -> Vec<Sample> {
     let until = Instant::now() + Duration::from_secs(5);
     loop {
         let samples = scrape_now(apache);
+        // (The attacker's group of the forging test counts garbage.)
         let in_flight: f64 = samples
             .iter()
             .filter(|s| s.name == "wsgi_requests_in_flight")
+            .filter(|s| s.labels.get("process_group").map(String::as_str) != Some("attacker"))
             .map(|s| s.value)
             .sum();
         if in_flight == 0.0 || Instant::now() > until {
@@ -468,4 +470,76 @@ fn apache_controls_access_and_methods() {
     );
     // No daemon groups: their families are there, empty.
     assert!(!samples.iter().any(|s| s.name.starts_with("wsgi_daemon_")));
+}
+
+/// A daemon group's application that overwrites every shared mapping it
+/// can reach cannot change another group's counters nor embedded mode's,
+/// and the page stays well-formed.
+#[test]
+fn a_daemon_cannot_forge_other_groups_counters() {
+    let apache = SiteBuilder::new(Mpm::Event, Mode::Embedded)
+        .with(|b| {
+            b.conf_first(
+                "WSGISocketPrefix {root}/run/wsgi\n\
+                 WSGIDaemonProcess attacker processes=1 threads=2\n\
+                 WSGIDaemonProcess victim processes=1 threads=2\n",
+            )
+        })
+        .mount_app(
+            "/attack",
+            "metrics_scribbler.wsgi",
+            "process-group=attacker application-group=%{GLOBAL}",
+        )
+        .mount_app(
+            "/victim",
+            APP,
+            "process-group=victim application-group=%{GLOBAL}",
+        )
+        .mount_app("/e", APP, "application-group=%{GLOBAL}")
+        .conf(METRICS)
+        .start();
+    for _ in 0..5 {
+        assert_eq!(apache.get("/victim/").status, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(apache.get("/e/").status, 200);
+    }
+    let attack = apache.get("/attack/");
+    assert_eq!(attack.status, 200, "{}", apache.error_log());
+    let found: u32 = attack.text().parse().unwrap();
+    assert!(found >= 1, "the attacker reaches its own group's memory");
+    let samples = scrape(&apache);
+    let ok = |group| {
+        value(
+            &samples,
+            "wsgi_requests_total",
+            &[
+                ("process_group", group),
+                ("application_group", ""),
+                ("status", "2xx"),
+            ],
+        )
+    };
+    assert_eq!(ok("victim"), 5.0);
+    assert_eq!(ok(""), 3.0);
+    for process in ["0"] {
+        let labels = [("process_group", "victim"), ("process", process)];
+        assert_eq!(value(&samples, "wsgi_daemon_threads_busy", &labels), 0.0);
+    }
+    // Both keep serving, and are counted.
+    assert_eq!(apache.get("/victim/").status, 200);
+    assert_eq!(apache.get("/e/").status, 200);
+    let samples = scrape(&apache);
+    assert_eq!(
+        value(
+            &samples,
+            "wsgi_requests_total",
+            &[
+                ("process_group", "victim"),
+                ("application_group", ""),
+                ("status", "2xx")
+            ]
+        ),
+        6.0
+    );
 }
