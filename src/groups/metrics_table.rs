@@ -15,7 +15,6 @@
 //! the same name at once may take two entries, which readers add up. Names
 //! beyond the table, or too long for an entry, count under [`OVERFLOW`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -186,8 +185,9 @@ pub struct GroupCounts {
 
 pub struct GroupMetrics {
     words: *mut AtomicU64,
-    /// Which entry each name has, as this process found it.
-    entries: RwLock<HashMap<Box<str>, usize>>,
+    /// Which entry each name has, as this process found it: a handful of
+    /// names, where a scan beats hashing.
+    entries: RwLock<Vec<(Box<str>, usize)>>,
 }
 
 // SAFETY: the mapping lives until `unmap` and is only accessed through
@@ -225,7 +225,7 @@ impl GroupMetrics {
         let words = crate::groups::shared_words::map(WORDS).ok()?;
         Some(GroupMetrics {
             words: words.as_ptr(),
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Vec::new()),
         })
     }
 
@@ -300,11 +300,22 @@ impl GroupMetrics {
 
     /// The counters of application group `name`.
     pub fn application(&self, name: &str) -> Application<'_> {
-        if let Some(&entry) = self.entries.read().get(name) {
+        let known = |entries: &[(Box<str>, usize)]| {
+            entries
+                .iter()
+                .find(|(known, _)| **known == *name)
+                .map(|(_, entry)| *entry)
+        };
+        if let Some(entry) = known(&self.entries.read()) {
             return Application { table: self, entry };
         }
-        let entry = self.find_or_claim(name);
-        self.entries.write().insert(name.into(), entry);
+        let mut entries = self.entries.write();
+        let entry = known(&entries).unwrap_or_else(|| self.find_or_claim(name));
+        // Bounded, should names come from requests (%{ENV:...}): beyond
+        // it, names are looked up in the table each time.
+        if known(&entries).is_none() && entries.len() < 2 * APPLICATION_GROUPS {
+            entries.push((name.into(), entry));
+        }
         Application { table: self, entry }
     }
 
@@ -603,7 +614,7 @@ mod tests {
         assert_eq!(second, 0);
         let other_process = GroupMetrics {
             words: metrics.words,
-            entries: RwLock::new(HashMap::new()),
+            entries: RwLock::new(Vec::new()),
         };
         // Claim a fresh entry directly, as a racing process could.
         other_process
