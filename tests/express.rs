@@ -533,6 +533,25 @@ fn reload_on_changes_restarts_the_daemon_when_a_module_changes() {
     );
 }
 
+/// Writes a self-signed certificate for `common_name`, valid for a day,
+/// and its unencrypted key; `extra` are more `openssl req` arguments.
+fn self_signed_certificate(key: &Path, cert: &Path, common_name: &str, extra: &[&str]) {
+    let openssl = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .arg("-subj")
+        .arg(format!("/CN={common_name}"))
+        .args(extra)
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .expect("openssl runs");
+    assert_success("openssl req", &openssl);
+}
+
 #[test]
 fn https_with_a_self_signed_certificate() {
     let venv = pip_installed_venv();
@@ -540,23 +559,12 @@ fn https_with_a_self_signed_certificate() {
     let script = app.write("app.py", FLASK_APP);
     let cert = app.0.join("server.crt");
     let key = app.0.join("server.key");
-    let openssl = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl runs");
-    assert_success("openssl req", &openssl);
+    self_signed_certificate(
+        &key,
+        &cert,
+        "127.0.0.1",
+        &["-addext", "subjectAltName=IP:127.0.0.1"],
+    );
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let root = app.0.join("root");
     let port = free_port();
@@ -695,18 +703,12 @@ fn every_option_writes_a_configuration_httpd_accepts() {
     let include = dir.write("extra.conf", "# included\n");
     let envvars = dir.write("envvars.sh", "export EXTRA=1\n");
     let base = dir.0.join("site");
-    let openssl = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=www.example.test"])
-        .arg("-keyout")
-        .arg(base.with_extension("key"))
-        .arg("-out")
-        .arg(base.with_extension("crt"))
-        .output()
-        .unwrap();
-    assert_success("openssl req", &openssl);
+    self_signed_certificate(
+        &base.with_extension("key"),
+        &base.with_extension("crt"),
+        "www.example.test",
+        &[],
+    );
     for (mode, extra) in [
         ("daemon", &["--processes", "3", "--max-clients", "40"][..]),
         (
