@@ -384,18 +384,7 @@ impl GroupMetrics {
             }
             let total = by_name
                 .entry(name.clone())
-                .or_insert_with(|| ApplicationCounts {
-                    name,
-                    duration: Histogram {
-                        counts: vec![0; DURATION_BUCKETS.len() + 1],
-                        sum_micros: 0,
-                    },
-                    queue: Histogram {
-                        counts: vec![0; QUEUE_BUCKETS.len() + 1],
-                        sum_micros: 0,
-                    },
-                    ..ApplicationCounts::default()
-                });
+                .or_insert_with(|| ApplicationCounts::default_named(&name));
             for (mine, theirs) in total.requests.iter_mut().zip(counts.requests) {
                 *mine = mine.wrapping_add(theirs);
             }
@@ -441,7 +430,7 @@ impl GroupMetrics {
 }
 
 impl ApplicationCounts {
-    /// Nothing counted, as `read` makes an entry it has not added to yet.
+    /// Nothing counted yet: what `read` adds each entry to.
     fn default_named(name: &str) -> ApplicationCounts {
         ApplicationCounts {
             name: name.to_string(),
